@@ -1,0 +1,21 @@
+# katana_add_header_tests(<lib>): one TU per public header that includes only that header, all
+# compiled into an object library, so a header that is not self-contained breaks the build.
+function(katana_add_header_tests lib)
+  file(GLOB_RECURSE headers RELATIVE ${PROJECT_SOURCE_DIR}/include
+    CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/include/katana/*.hpp)
+  set(sources)
+  foreach(h IN LISTS headers)
+    string(MAKE_C_IDENTIFIER ${h} id)
+    set(src ${CMAKE_CURRENT_BINARY_DIR}/header_tests/${id}.cpp)
+    set(content "#include <${h}>  // must compile on its own\n")
+    if(EXISTS ${src})
+      file(READ ${src} old)
+    endif()
+    if(NOT old STREQUAL content)
+      file(WRITE ${src} ${content})
+    endif()
+    list(APPEND sources ${src})
+  endforeach()
+  add_library(katana_header_tests OBJECT ${sources})
+  target_link_libraries(katana_header_tests PRIVATE ${lib} katana_options)
+endfunction()
