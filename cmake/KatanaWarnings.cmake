@@ -4,6 +4,8 @@ target_compile_options(katana_options INTERFACE
   -Wall -Wextra -Wpedantic -Wconversion -Wsign-conversion -Wshadow -Wnon-virtual-dtor
   -Wold-style-cast -Wcast-align -Wnull-dereference -Wdouble-promotion -Wformat=2
   -Wimplicit-fallthrough
+  # Designated initializers that leave members at their defaults are the point of them.
+  -Wno-missing-field-initializers
   $<$<BOOL:${KATANA_WERROR}>:-Werror>
   # GCC 12 false positive (PR105329) in std::string::assign at -O2/-O3.
   $<$<AND:$<CXX_COMPILER_ID:GNU>,$<VERSION_LESS:$<CXX_COMPILER_VERSION>,13>>:-Wno-restrict>)
