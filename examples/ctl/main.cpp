@@ -1,21 +1,20 @@
 // katana-ctl: the operator's tool. Today: OCI bundle helpers; later issues add agent, vm, image.
+#include <cstdio>
+#include <exception>
+#include <fcntl.h>
+#include <filesystem>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unistd.h>
+#include <vector>
+
 #include <katana/core/error.hpp>
 #include <katana/core/log.hpp>
 #include <katana/core/try.hpp>
 #include <katana/oci/default_spec.hpp>
 #include <katana/oci/spec_json.hpp>
 #include <katana/oci/validate.hpp>
-
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <cstdio>
-#include <exception>
-#include <filesystem>
-#include <span>
-#include <string>
-#include <string_view>
-#include <vector>
 
 namespace {
 
@@ -24,7 +23,8 @@ using katana::errc;
 using katana::result;
 using katana::status;
 
-constexpr std::string_view usage = R"(usage: katana-ctl [--log-level LEVEL] [--log-format json|text] COMMAND
+constexpr std::string_view usage =
+    R"(usage: katana-ctl [--log-level LEVEL] [--log-format json|text] COMMAND
 
 commands:
   version                               print the version

@@ -1,11 +1,10 @@
 // Test main. KATANA_TEST_DENY_SYSCALLS=openat2[,name...] makes those syscalls fail with ENOSYS
 // (a seccomp filter, as on kernels that lack them) so fallback paths run for real.
 #define CATCH_CONFIG_RUNNER
-#include <seccomp.h>
-
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <seccomp.h>
 #include <string>
 #include <string_view>
 

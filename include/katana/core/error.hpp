@@ -2,14 +2,14 @@
 // See docs/design/error_handling.md.
 #pragma once
 
-#include <katana/config.hpp>
-#include <katana/core/expected.hpp>
-
 #include <cerrno>
 #include <string>
 #include <string_view>
 #include <system_error>
 #include <utility>
+
+#include <katana/config.hpp>
+#include <katana/core/expected.hpp>
 
 namespace katana::inline v0 {
 
@@ -22,10 +22,10 @@ enum class errc {
   path_escapes_root,     // a path would leave the root it is scoped to
   not_found,             // an id, file or key that does not exist
   already_exists,
-  unsupported,           // a feature this build or host does not provide
+  unsupported,  // a feature this build or host does not provide
   timeout,
-  protocol_error,        // a peer broke a wire protocol
-  unavailable,           // a peer or process is gone
+  protocol_error,  // a peer broke a wire protocol
+  unavailable,     // a peer or process is gone
   internal,
 };
 
@@ -35,18 +35,30 @@ class errc_category final : public std::error_category {
   const char* name() const noexcept override { return "katana"; }
   std::string message(int ev) const override {
     switch (static_cast<errc>(ev)) {
-      case errc::invalid_argument: return "invalid argument";
-      case errc::invalid_spec: return "invalid OCI spec";
-      case errc::invalid_config: return "invalid configuration";
-      case errc::parse_error: return "parse error";
-      case errc::path_escapes_root: return "path escapes its root";
-      case errc::not_found: return "not found";
-      case errc::already_exists: return "already exists";
-      case errc::unsupported: return "not supported";
-      case errc::timeout: return "timed out";
-      case errc::protocol_error: return "protocol error";
-      case errc::unavailable: return "unavailable";
-      case errc::internal: return "internal error";
+      case errc::invalid_argument:
+        return "invalid argument";
+      case errc::invalid_spec:
+        return "invalid OCI spec";
+      case errc::invalid_config:
+        return "invalid configuration";
+      case errc::parse_error:
+        return "parse error";
+      case errc::path_escapes_root:
+        return "path escapes its root";
+      case errc::not_found:
+        return "not found";
+      case errc::already_exists:
+        return "already exists";
+      case errc::unsupported:
+        return "not supported";
+      case errc::timeout:
+        return "timed out";
+      case errc::protocol_error:
+        return "protocol error";
+      case errc::unavailable:
+        return "unavailable";
+      case errc::internal:
+        return "internal error";
     }
     return "unknown katana error " + std::to_string(ev);
   }
@@ -55,15 +67,24 @@ class errc_category final : public std::error_category {
       case errc::invalid_argument:
       case errc::invalid_spec:
       case errc::invalid_config:
-      case errc::parse_error: return std::errc::invalid_argument;
-      case errc::path_escapes_root: return std::errc::permission_denied;
-      case errc::not_found: return std::errc::no_such_file_or_directory;
-      case errc::already_exists: return std::errc::file_exists;
-      case errc::unsupported: return std::errc::not_supported;
-      case errc::timeout: return std::errc::timed_out;
-      case errc::protocol_error: return std::errc::protocol_error;
-      case errc::unavailable: return std::errc::connection_aborted;
-      case errc::internal: break;
+      case errc::parse_error:
+        return std::errc::invalid_argument;
+      case errc::path_escapes_root:
+        return std::errc::permission_denied;
+      case errc::not_found:
+        return std::errc::no_such_file_or_directory;
+      case errc::already_exists:
+        return std::errc::file_exists;
+      case errc::unsupported:
+        return std::errc::not_supported;
+      case errc::timeout:
+        return std::errc::timed_out;
+      case errc::protocol_error:
+        return std::errc::protocol_error;
+      case errc::unavailable:
+        return std::errc::connection_aborted;
+      case errc::internal:
+        break;
     }
     return {ev, *this};
   }
@@ -140,7 +161,9 @@ inline unexpected<error> fail_errno(std::string context, int err = errno) {
 
 /// For transform_error: `r.transform_error(with_context("qmp: device_add blk0"))`.
 inline auto with_context(std::string outer) {
-  return [outer = std::move(outer)](error e) { return std::move(e).wrap(outer); };
+  return [outer = std::move(outer)](error e) {
+    return std::move(e).wrap(outer);
+  };
 }
 
 /// Prefixes the error of a result with context; values pass through untouched.

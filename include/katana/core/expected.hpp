@@ -3,8 +3,6 @@
 // clang 14 cannot use it at all, so we keep our own with the std spelling.
 #pragma once
 
-#include <katana/config.hpp>
-
 #include <exception>
 #include <functional>
 #include <initializer_list>
@@ -12,6 +10,8 @@
 #include <type_traits>
 #include <utility>
 #include <variant>
+
+#include <katana/config.hpp>
 
 namespace katana::inline v0 {
 
@@ -105,8 +105,8 @@ class [[nodiscard]] expected {
   template <class U>
   using rebind = expected<U, error_type>;
 
-  constexpr expected() noexcept(std::is_nothrow_default_constructible_v<slot>)
-    requires std::is_default_constructible_v<slot>
+  constexpr expected() noexcept(
+      std::is_nothrow_default_constructible_v<slot>) requires std::is_default_constructible_v<slot>
       : v_(std::in_place_index<0>) {}
 
   template <class U = slot>
@@ -114,8 +114,8 @@ class [[nodiscard]] expected {
              !std::is_same_v<std::remove_cvref_t<U>, unexpect_t> &&
              !detail::is_expected_v<std::remove_cvref_t<U>> &&
              !detail::is_unexpected_v<std::remove_cvref_t<U>> && std::is_constructible_v<slot, U>)
-  constexpr explicit(!std::is_convertible_v<U, slot>) expected(U&& v) noexcept(
-      std::is_nothrow_constructible_v<slot, U>)
+  constexpr explicit(!std::is_convertible_v<U, slot>)
+      expected(U&& v) noexcept(std::is_nothrow_constructible_v<slot, U>)
       : v_(std::in_place_index<0>, std::forward<U>(v)) {}
 
   template <class G>
@@ -140,16 +140,17 @@ class [[nodiscard]] expected {
   // Converting construction from expected<U, G>.
   template <class U, class G>
     requires(!std::is_same_v<expected<U, G>, expected> &&
-             (std::is_void_v<T> ? std::is_void_v<U>
-                                : std::is_constructible_v<slot, const detail::value_slot<U>&>) &&
-             std::is_constructible_v<E, const G&>)
-  constexpr explicit expected(const expected<U, G>& other)
-      : v_(make_from(other)) {}
+             (std::is_void_v<T>
+                  ? std::is_void_v<U>
+                  : std::is_constructible_v<slot, const detail::value_slot<U>&>)&&std::
+                 is_constructible_v<E, const G&>)
+  constexpr explicit expected(const expected<U, G>& other) : v_(make_from(other)) {}
   template <class U, class G>
-    requires(!std::is_same_v<expected<U, G>, expected> &&
-             (std::is_void_v<T> ? std::is_void_v<U>
-                                : std::is_constructible_v<slot, detail::value_slot<U>>) &&
-             std::is_constructible_v<E, G>)
+    requires(
+        !std::is_same_v<expected<U, G>, expected> &&
+        (std::is_void_v<T>
+             ? std::is_void_v<U>
+             : std::is_constructible_v<slot, detail::value_slot<U>>)&&std::is_constructible_v<E, G>)
   constexpr explicit expected(expected<U, G>&& other) : v_(make_from(std::move(other))) {}
 
   template <class G>
@@ -185,16 +186,10 @@ class [[nodiscard]] expected {
   constexpr explicit operator bool() const noexcept { return has_value(); }
 
   // Unchecked access, as std: the caller has tested has_value().
-  constexpr const slot* operator->() const noexcept
-    requires(!std::is_void_v<T>)
-  {
+  constexpr const slot* operator->() const noexcept requires(!std::is_void_v<T>) {
     return std::get_if<0>(&v_);
   }
-  constexpr slot* operator->() noexcept
-    requires(!std::is_void_v<T>)
-  {
-    return std::get_if<0>(&v_);
-  }
+  constexpr slot* operator->() noexcept requires(!std::is_void_v<T>) { return std::get_if<0>(&v_); }
   constexpr decltype(auto) operator*() const& noexcept { return deref(*this); }
   constexpr decltype(auto) operator*() & noexcept { return deref(*this); }
   constexpr decltype(auto) operator*() && noexcept { return deref(std::move(*this)); }
@@ -227,31 +222,47 @@ class [[nodiscard]] expected {
 
   // Monadic operations (P2505). Each has the four reference-qualified overloads of std.
   template <class F>
-  constexpr auto and_then(F&& f) & { return and_then_impl(*this, std::forward<F>(f)); }
+  constexpr auto and_then(F&& f) & {
+    return and_then_impl(*this, std::forward<F>(f));
+  }
   template <class F>
-  constexpr auto and_then(F&& f) const& { return and_then_impl(*this, std::forward<F>(f)); }
+  constexpr auto and_then(F&& f) const& {
+    return and_then_impl(*this, std::forward<F>(f));
+  }
   template <class F>
-  constexpr auto and_then(F&& f) && { return and_then_impl(std::move(*this), std::forward<F>(f)); }
+  constexpr auto and_then(F&& f) && {
+    return and_then_impl(std::move(*this), std::forward<F>(f));
+  }
   template <class F>
   constexpr auto and_then(F&& f) const&& {
     return and_then_impl(std::move(*this), std::forward<F>(f));
   }
 
   template <class F>
-  constexpr auto or_else(F&& f) & { return or_else_impl(*this, std::forward<F>(f)); }
+  constexpr auto or_else(F&& f) & {
+    return or_else_impl(*this, std::forward<F>(f));
+  }
   template <class F>
-  constexpr auto or_else(F&& f) const& { return or_else_impl(*this, std::forward<F>(f)); }
+  constexpr auto or_else(F&& f) const& {
+    return or_else_impl(*this, std::forward<F>(f));
+  }
   template <class F>
-  constexpr auto or_else(F&& f) && { return or_else_impl(std::move(*this), std::forward<F>(f)); }
+  constexpr auto or_else(F&& f) && {
+    return or_else_impl(std::move(*this), std::forward<F>(f));
+  }
   template <class F>
   constexpr auto or_else(F&& f) const&& {
     return or_else_impl(std::move(*this), std::forward<F>(f));
   }
 
   template <class F>
-  constexpr auto transform(F&& f) & { return transform_impl(*this, std::forward<F>(f)); }
+  constexpr auto transform(F&& f) & {
+    return transform_impl(*this, std::forward<F>(f));
+  }
   template <class F>
-  constexpr auto transform(F&& f) const& { return transform_impl(*this, std::forward<F>(f)); }
+  constexpr auto transform(F&& f) const& {
+    return transform_impl(*this, std::forward<F>(f));
+  }
   template <class F>
   constexpr auto transform(F&& f) && {
     return transform_impl(std::move(*this), std::forward<F>(f));
@@ -262,7 +273,9 @@ class [[nodiscard]] expected {
   }
 
   template <class F>
-  constexpr auto transform_error(F&& f) & { return transform_error_impl(*this, std::forward<F>(f)); }
+  constexpr auto transform_error(F&& f) & {
+    return transform_error_impl(*this, std::forward<F>(f));
+  }
   template <class F>
   constexpr auto transform_error(F&& f) const& {
     return transform_error_impl(*this, std::forward<F>(f));
@@ -365,9 +378,11 @@ class [[nodiscard]] expected {
 
   template <class Self, class F>
   static constexpr auto and_then_impl(Self&& self, F&& f) {
-    using R = std::remove_cvref_t<decltype(invoke_value(std::forward<Self>(self), std::forward<F>(f)))>;
+    using R =
+        std::remove_cvref_t<decltype(invoke_value(std::forward<Self>(self), std::forward<F>(f)))>;
     static_assert(detail::is_expected_v<R>, "and_then: F must return an expected");
-    static_assert(std::is_same_v<typename R::error_type, E>, "and_then: F must keep the error type");
+    static_assert(std::is_same_v<typename R::error_type, E>,
+                  "and_then: F must keep the error type");
     if (self.has_value()) {
       return invoke_value(std::forward<Self>(self), std::forward<F>(f));
     }
@@ -375,7 +390,8 @@ class [[nodiscard]] expected {
   }
   template <class Self, class F>
   static constexpr auto or_else_impl(Self&& self, F&& f) {
-    using R = std::remove_cvref_t<std::invoke_result_t<F, decltype(fwd_error(std::forward<Self>(self)))>>;
+    using R =
+        std::remove_cvref_t<std::invoke_result_t<F, decltype(fwd_error(std::forward<Self>(self)))>>;
     static_assert(detail::is_expected_v<R>, "or_else: F must return an expected");
     static_assert(std::is_same_v<typename R::value_type, T>, "or_else: F must keep the value type");
     if (!self.has_value()) {
@@ -389,7 +405,8 @@ class [[nodiscard]] expected {
   }
   template <class Self, class F>
   static constexpr auto transform_impl(Self&& self, F&& f) {
-    using U = std::remove_cv_t<decltype(invoke_value(std::forward<Self>(self), std::forward<F>(f)))>;
+    using U =
+        std::remove_cv_t<decltype(invoke_value(std::forward<Self>(self), std::forward<F>(f)))>;
     using R = expected<U, E>;
     if (!self.has_value()) {
       return R(unexpect, fwd_error(std::forward<Self>(self)));
@@ -403,7 +420,8 @@ class [[nodiscard]] expected {
   }
   template <class Self, class F>
   static constexpr auto transform_error_impl(Self&& self, F&& f) {
-    using G = std::remove_cv_t<std::invoke_result_t<F, decltype(fwd_error(std::forward<Self>(self)))>>;
+    using G =
+        std::remove_cv_t<std::invoke_result_t<F, decltype(fwd_error(std::forward<Self>(self)))>>;
     using R = expected<T, G>;
     if (!self.has_value()) {
       return R(unexpect, std::invoke(std::forward<F>(f), fwd_error(std::forward<Self>(self))));

@@ -2,18 +2,10 @@
 // per component. A disabled level costs one relaxed atomic load (two when the component
 // inherits the default level); nothing is formatted.
 //
-//   auto root = KATANA_TRY(logging::logger::open({.format = logging::format::json, .levels = "info,qmp=debug"}));
-//   auto qmp = root.component("qmp");
-//   qmp.debug("device_add", {{"id", "blk0"}, {"bus", 3}});
+//   auto root = KATANA_TRY(logging::logger::open({.format = logging::format::json, .levels =
+//   "info,qmp=debug"})); auto qmp = root.component("qmp"); qmp.debug("device_add", {{"id", "blk0"},
+//   {"bus", 3}});
 #pragma once
-
-#include <katana/config.hpp>
-#include <katana/core/error.hpp>
-#include <katana/core/try.hpp>
-#include <katana/core/unique_fd.hpp>
-
-#include <fcntl.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
@@ -22,6 +14,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <ctime>
+#include <fcntl.h>
 #include <filesystem>
 #include <functional>
 #include <initializer_list>
@@ -31,9 +24,15 @@
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <unistd.h>
 #include <utility>
 #include <variant>
 #include <vector>
+
+#include <katana/config.hpp>
+#include <katana/core/error.hpp>
+#include <katana/core/try.hpp>
+#include <katana/core/unique_fd.hpp>
 
 namespace katana::inline v0::logging {
 
@@ -52,10 +51,10 @@ inline result<level> parse_level(std::string_view s) {
     std::string_view name;
     level value;
   };
-  constexpr entry table[] = {{"trace", level::trace}, {"debug", level::debug},
-                             {"info", level::info},   {"warn", level::warn},
-                             {"warning", level::warn}, {"error", level::error},
-                             {"fatal", level::fatal}, {"panic", level::fatal},
+  constexpr entry table[] = {{"trace", level::trace},    {"debug", level::debug},
+                             {"info", level::info},      {"warn", level::warn},
+                             {"warning", level::warn},   {"error", level::error},
+                             {"fatal", level::fatal},    {"panic", level::fatal},
                              {"critical", level::fatal}, {"off", level::off}};
   for (const auto& e : table) {
     if (e.name == s) {
@@ -73,21 +72,23 @@ class value {
   value(bool b) noexcept : v_(b) {}  // NOLINT(google-explicit-constructor)
   template <class I>
     requires(std::is_integral_v<I> && !std::is_same_v<I, bool> && !std::is_same_v<I, char>)
-  value(I i) noexcept {  // NOLINT(google-explicit-constructor)
+  value(I i)
+  noexcept {  // NOLINT(google-explicit-constructor)
     if constexpr (std::is_signed_v<I>) {
       v_ = static_cast<std::int64_t>(i);
     } else {
       v_ = static_cast<std::uint64_t>(i);
     }
   }
-  value(double d) noexcept : v_(d) {}                      // NOLINT(google-explicit-constructor)
-  value(std::string_view s) noexcept : v_(s) {}            // NOLINT(google-explicit-constructor)
+  value(double d) noexcept : v_(d) {}            // NOLINT(google-explicit-constructor)
+  value(std::string_view s) noexcept : v_(s) {}  // NOLINT(google-explicit-constructor)
   value(const char* s) noexcept : v_(std::string_view(s ? s : "")) {}  // NOLINT
   value(const std::string& s) noexcept : v_(std::string_view(s)) {}    // NOLINT
   value(std::string&& s) : v_(std::move(s)) {}  // NOLINT: owns temporaries such as str_cat(...)
   value(const error& e) : v_(e.message()) {}    // NOLINT(google-explicit-constructor)
 
-  using storage = std::variant<bool, std::int64_t, std::uint64_t, double, std::string_view, std::string>;
+  using storage =
+      std::variant<bool, std::int64_t, std::uint64_t, double, std::string_view, std::string>;
   [[nodiscard]] const storage& get() const noexcept { return v_; }
 
  private:
@@ -132,11 +133,21 @@ inline void append_json_escaped(std::string& out, std::string_view s) {
     const auto c = static_cast<unsigned char>(s[i]);
     if (c < 0x80) {
       switch (c) {
-        case '"': out += "\\\""; break;
-        case '\\': out += "\\\\"; break;
-        case '\n': out += "\\n"; break;
-        case '\r': out += "\\r"; break;
-        case '\t': out += "\\t"; break;
+        case '"':
+          out += "\\\"";
+          break;
+        case '\\':
+          out += "\\\\";
+          break;
+        case '\n':
+          out += "\\n";
+          break;
+        case '\r':
+          out += "\\r";
+          break;
+        case '\t':
+          out += "\\t";
+          break;
         default:
           if (c < 0x20 || c == 0x7f) {
             out += "\\u00";
@@ -272,7 +283,9 @@ inline void write_all(int fd, std::string_view s) noexcept {
 
 /// Writes whole lines to a descriptor it does not own (e.g. STDERR_FILENO).
 inline writer fd_writer(int fd) {
-  return [fd](std::string_view line) { detail::write_all(fd, line); };
+  return [fd](std::string_view line) {
+    detail::write_all(fd, line);
+  };
 }
 
 struct options {
@@ -304,7 +317,9 @@ class logger {
         return fail_errno("log: open " + opts.file.string());
       }
       auto owned = std::make_shared<unique_fd>(fd);
-      out = [owned](std::string_view line) { detail::write_all(owned->get(), line); };
+      out = [owned](std::string_view line) {
+        detail::write_all(owned->get(), line);
+      };
     }
     logger l(std::move(out), opts.format);
     KATANA_TRY(l.set_levels(opts.levels));
@@ -360,8 +375,8 @@ class logger {
       const auto name = eq == std::string_view::npos ? std::string_view{} : item.substr(0, eq);
       const auto lvl = eq == std::string_view::npos ? item : item.substr(eq + 1);
       if (eq != std::string_view::npos && name.empty()) {
-        return fail(errc::invalid_argument, "log levels: empty component name in \"" +
-                                                std::string(item) + "\"");
+        return fail(errc::invalid_argument,
+                    "log levels: empty component name in \"" + std::string(item) + "\"");
       }
       auto parsed_level = parse_level(lvl);
       if (!parsed_level) {
@@ -445,10 +460,10 @@ class logger {
 
 /// Evaluates the message and fields only when the level is enabled:
 ///   KATANA_LOG(lg, debug, "frame", {"len", expensive_len()});
-#define KATANA_LOG(logger_expr, lvl, msg, ...)                                  \
-  do {                                                                          \
-    const auto& katana_log_l_ = (logger_expr);                                  \
-    if (katana_log_l_.enabled(::katana::logging::level::lvl)) {                     \
-      katana_log_l_.log(::katana::logging::level::lvl, msg, {__VA_ARGS__});         \
-    }                                                                           \
+#define KATANA_LOG(logger_expr, lvl, msg, ...)                              \
+  do {                                                                      \
+    const auto& katana_log_l_ = (logger_expr);                              \
+    if (katana_log_l_.enabled(::katana::logging::level::lvl)) {             \
+      katana_log_l_.log(::katana::logging::level::lvl, msg, {__VA_ARGS__}); \
+    }                                                                       \
   } while (false)

@@ -1,10 +1,10 @@
 // scope_exit: runs a callable when the scope ends, unless released (P0052's scope_exit).
 #pragma once
 
-#include <katana/config.hpp>
-
 #include <type_traits>
 #include <utility>
+
+#include <katana/config.hpp>
 
 namespace katana::inline v0 {
 

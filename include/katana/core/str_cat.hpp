@@ -1,13 +1,13 @@
 // str_cat: concatenates strings and numbers (libstdc++ 12 has no std::format).
 #pragma once
 
-#include <katana/config.hpp>
-
 #include <charconv>
 #include <concepts>
 #include <string>
 #include <string_view>
 #include <type_traits>
+
+#include <katana/config.hpp>
 
 namespace katana::inline v0 {
 

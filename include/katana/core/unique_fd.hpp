@@ -1,11 +1,10 @@
 // unique_fd: sole owner of a file descriptor.
 #pragma once
 
-#include <katana/config.hpp>
-
 #include <unistd.h>
-
 #include <utility>
+
+#include <katana/config.hpp>
 
 namespace katana::inline v0 {
 

@@ -1,8 +1,8 @@
 // A program outside the tree that uses the installed headers through find_package(katana).
+#include <cstdio>
+
 #include <katana/core/error.hpp>
 #include <katana/oci/spec_json.hpp>
-
-#include <cstdio>
 
 int main() {
   auto spec = katana::oci::parse_spec(R"({"ociVersion":"1.2.0","root":{"path":"rootfs"}})");

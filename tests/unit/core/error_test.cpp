@@ -1,9 +1,9 @@
-#include <katana/core/error.hpp>
-#include <katana/core/try.hpp>
-
 #include <cerrno>
 #include <string>
 #include <system_error>
+
+#include <katana/core/error.hpp>
+#include <katana/core/try.hpp>
 
 #include "catch.hpp"
 
@@ -32,7 +32,9 @@ status check_both(int a, int b) {
   return {};
 }
 
-status always_ok() { return {}; }
+status always_ok() {
+  return {};
+}
 
 status chain_void() {
   KATANA_TRY(always_ok());
@@ -81,7 +83,9 @@ TEST_CASE("KATANA_TRY yields values and propagates errors with context", "[core]
 }
 
 TEST_CASE("KATANA_TRY nests without shadowing", "[core][error]") {
-  auto f = [](int a) -> result<int> { return KATANA_TRY(positive(KATANA_TRY(positive(a)) - 1)); };
+  auto f = [](int a) -> result<int> {
+    return KATANA_TRY(positive(KATANA_TRY(positive(a)) - 1));
+  };
   REQUIRE(f(5) == 4);
   REQUIRE_FALSE(f(1));
 }

@@ -1,7 +1,7 @@
-#include <katana/core/expected.hpp>
-
 #include <memory>
 #include <string>
+
+#include <katana/core/expected.hpp>
 
 #include "catch.hpp"
 
@@ -58,7 +58,9 @@ TEST_CASE("expected supports move-only values", "[core][expected]") {
 }
 
 TEST_CASE("and_then chains and short-circuits", "[core][expected]") {
-  auto twice = [](int x) -> expected<int, std::string> { return x * 2; };
+  auto twice = [](int x) -> expected<int, std::string> {
+    return x * 2;
+  };
   REQUIRE(parse_digit('4').and_then(twice) == 8);
   auto bad = parse_digit('x').and_then(twice);
   REQUIRE_FALSE(bad);
@@ -80,7 +82,9 @@ TEST_CASE("transform changes the value type, transform_error the error type", "[
 }
 
 TEST_CASE("or_else recovers from an error", "[core][expected]") {
-  auto fallback = [](const std::string&) -> expected<int, std::string> { return 0; };
+  auto fallback = [](const std::string&) -> expected<int, std::string> {
+    return 0;
+  };
   REQUIRE(parse_digit('z').or_else(fallback) == 0);
   REQUIRE(parse_digit('9').or_else(fallback) == 9);
 }

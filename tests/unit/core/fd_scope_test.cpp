@@ -1,16 +1,17 @@
+#include <fcntl.h>
+#include <string>
+#include <unistd.h>
+
 #include <katana/core/scope_exit.hpp>
 #include <katana/core/str_cat.hpp>
 #include <katana/core/unique_fd.hpp>
 
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <string>
-
 #include "catch.hpp"
 
 namespace {
-bool fd_open(int fd) { return ::fcntl(fd, F_GETFD) != -1; }
+bool fd_open(int fd) {
+  return ::fcntl(fd, F_GETFD) != -1;
+}
 }  // namespace
 
 TEST_CASE("unique_fd closes on destruction and on reset", "[core][unique_fd]") {
@@ -59,6 +60,7 @@ TEST_CASE("scope_exit runs once unless released", "[core][scope_exit]") {
 }
 
 TEST_CASE("str_cat joins strings and numbers", "[core][str_cat]") {
-  const std::string s = katana::str_cat("pid ", 42, ", ok=", true, ", ", std::string("x"), '!', -7L);
+  const std::string s =
+      katana::str_cat("pid ", 42, ", ok=", true, ", ", std::string("x"), '!', -7L);
   REQUIRE(s == "pid 42, ok=true, x!-7");
 }

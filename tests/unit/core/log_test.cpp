@@ -1,14 +1,13 @@
-#include <katana/core/log.hpp>
-#include <katana/core/scope_exit.hpp>
-
-#include <stdlib.h>
-#include <unistd.h>
-
 #include <fstream>
 #include <sstream>
+#include <stdlib.h>
 #include <string>
 #include <thread>
+#include <unistd.h>
 #include <vector>
+
+#include <katana/core/log.hpp>
+#include <katana/core/scope_exit.hpp>
 
 #include "catch.hpp"
 
@@ -18,7 +17,9 @@ namespace {
 struct capture {
   std::vector<std::string> lines;
   lg_ns::writer writer() {
-    return [this](std::string_view l) { lines.emplace_back(l); };
+    return [this](std::string_view l) {
+      lines.emplace_back(l);
+    };
   }
 };
 bool contains(const std::string& s, std::string_view part) {
@@ -46,7 +47,8 @@ TEST_CASE("json escaping keeps every line valid", "[core][log]") {
   lg.warn("quote \" backslash \\ newline \n tab \t bell \x07", {{"bad", "\xff\xfe ok \xc3\xa9"}});
   const auto& l = c.lines.at(0);
   REQUIRE(contains(l, R"(quote \" backslash \\ newline \n tab \t bell \u0007)"));
-  REQUIRE(contains(l, R"("bad":"\ufffd\ufffd ok )" "\xc3\xa9\""));
+  REQUIRE(contains(l, R"("bad":"\ufffd\ufffd ok )"
+                      "\xc3\xa9\""));
   REQUIRE(l.find('\n') == l.size() - 1);
 }
 
@@ -56,7 +58,8 @@ TEST_CASE("text format is logfmt", "[core][log]") {
   lg.component("shim").error("start failed", {{"id", "abc"}, {"why", "no such file"}});
   const auto& l = c.lines.at(0);
   REQUIRE(l.rfind("time=", 0) == 0);
-  REQUIRE(contains(l, " level=error msg=\"start failed\" component=shim id=abc why=\"no such file\"\n"));
+  REQUIRE(contains(
+      l, " level=error msg=\"start failed\" component=shim id=abc why=\"no such file\"\n"));
 }
 
 TEST_CASE("levels filter per component", "[core][log]") {
@@ -91,8 +94,9 @@ TEST_CASE("bad level specs are rejected whole", "[core][log]") {
   lg_ns::logger root(c.writer());
   auto r = root.set_levels("debug,qmp=loud");
   REQUIRE_FALSE(r);
-  REQUIRE(r.error().message() ==
-          "log levels: log level \"loud\" is not one of trace, debug, info, warn, error, fatal, off");
+  REQUIRE(
+      r.error().message() ==
+      "log levels: log level \"loud\" is not one of trace, debug, info, warn, error, fatal, off");
   REQUIRE_FALSE(root.enabled(lg_ns::level::debug));
   REQUIRE_FALSE(root.set_levels("=debug"));
   REQUIRE(lg_ns::parse_level("warning") == lg_ns::level::warn);
