@@ -22,9 +22,11 @@ if ((EUID != 0)); then
 fi
 echo "setup: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
-apt_install() { "${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"; }
+apt_install() {
+  "${sudo[@]}" apt-get -o DPkg::Lock::Timeout=300 install -y -q --no-install-recommends "${missing[@]}"
+}
 if ! apt_install; then
   # A fresh machine may have stale or empty package lists.
-  "${sudo[@]}" apt-get update -q
+  "${sudo[@]}" apt-get -o DPkg::Lock::Timeout=300 update -q
   apt_install
 fi

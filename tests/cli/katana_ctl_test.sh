@@ -8,7 +8,7 @@ failures=0
 check() {  # check NAME EXPECTED_RC EXPECTED_STDERR_REGEX -- CMD...
   local name=$1 want_rc=$2 want_err=$3; shift 4
   "$@" >"$dir/out" 2>"$dir/err"; local rc=$?
-  if [[ $rc != "$want_rc" ]] || ! grep -Eq -- "$want_err" "$dir/err"; then
+  if [[ $rc != "$want_rc" ]] || { [[ -n $want_err ]] && ! grep -Eq -- "$want_err" "$dir/err"; }; then
     echo "FAIL $name: rc=$rc (want $want_rc), stderr:"; cat "$dir/err"; failures=$((failures + 1))
   else
     echo "ok   $name"

@@ -187,9 +187,9 @@ class [[nodiscard]] expected {
 
   // Unchecked access, as std: the caller has tested has_value().
   constexpr const slot* operator->() const noexcept requires(!std::is_void_v<T>) {
-    return std::get_if<0>(&v_);
+    return slot_ptr<0>(v_);
   }
-  constexpr slot* operator->() noexcept requires(!std::is_void_v<T>) { return std::get_if<0>(&v_); }
+  constexpr slot* operator->() noexcept requires(!std::is_void_v<T>) { return slot_ptr<0>(v_); }
   constexpr decltype(auto) operator*() const& noexcept { return deref(*this); }
   constexpr decltype(auto) operator*() & noexcept { return deref(*this); }
   constexpr decltype(auto) operator*() && noexcept { return deref(std::move(*this)); }
@@ -200,10 +200,10 @@ class [[nodiscard]] expected {
   constexpr decltype(auto) value() && { return checked(std::move(*this)); }
   constexpr decltype(auto) value() const&& { return checked(std::move(*this)); }
 
-  constexpr const E& error() const& noexcept { return *std::get_if<1>(&v_); }
-  constexpr E& error() & noexcept { return *std::get_if<1>(&v_); }
-  constexpr E&& error() && noexcept { return std::move(*std::get_if<1>(&v_)); }
-  constexpr const E&& error() const&& noexcept { return std::move(*std::get_if<1>(&v_)); }
+  constexpr const E& error() const& noexcept { return *slot_ptr<1>(v_); }
+  constexpr E& error() & noexcept { return *slot_ptr<1>(v_); }
+  constexpr E&& error() && noexcept { return std::move(*slot_ptr<1>(v_)); }
+  constexpr const E&& error() const&& noexcept { return std::move(*slot_ptr<1>(v_)); }
 
   template <class U>
     requires(!std::is_void_v<T>)
@@ -317,6 +317,17 @@ class [[nodiscard]] expected {
   template <class U, class G>
   friend class expected;
 
+  // Unchecked alternative access; callers have checked the index. The hint keeps GCC's
+  // -Wnull-dereference quiet at -O2.
+  template <std::size_t I, class V>
+  static constexpr auto* slot_ptr(V& v) noexcept {
+    auto* p = std::get_if<I>(&v);
+    if (p == nullptr) {
+      __builtin_unreachable();
+    }
+    return p;
+  }
+
   template <class Other>
   static constexpr std::variant<slot, E> make_from(Other&& other) {
     if (other.has_value()) {
@@ -346,25 +357,25 @@ class [[nodiscard]] expected {
     if constexpr (std::is_void_v<T>) {
       return;
     } else if constexpr (std::is_rvalue_reference_v<Self&&>) {
-      return std::move(*std::get_if<0>(&self.v_));
+      return std::move(*slot_ptr<0>(self.v_));
     } else {
-      return *std::get_if<0>(&self.v_);
+      return *slot_ptr<0>(self.v_);
     }
   }
   template <class Self>
   static constexpr decltype(auto) fwd_value(Self&& self) {
     if constexpr (std::is_rvalue_reference_v<Self&&>) {
-      return std::move(*std::get_if<0>(&self.v_));
+      return std::move(*slot_ptr<0>(self.v_));
     } else {
-      return *std::get_if<0>(&self.v_);
+      return *slot_ptr<0>(self.v_);
     }
   }
   template <class Self>
   static constexpr decltype(auto) fwd_error(Self&& self) {
     if constexpr (std::is_rvalue_reference_v<Self&&>) {
-      return std::move(*std::get_if<1>(&self.v_));
+      return std::move(*slot_ptr<1>(self.v_));
     } else {
-      return *std::get_if<1>(&self.v_);
+      return *slot_ptr<1>(self.v_);
     }
   }
   template <class Self, class F>

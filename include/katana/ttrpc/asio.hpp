@@ -1,6 +1,9 @@
 // The Asio pieces ttrpc uses, included once (granular headers, never <boost/asio.hpp>).
 #pragma once
 
+// <utility> first: Boost 1.74's awaitable.hpp uses std::exchange without including it.
+#include <utility>
+
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -13,7 +16,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
-#include <katana/config.hpp>  // <utility> first: Boost 1.74's awaitable.hpp needs std::exchange
+#include <katana/config.hpp>
 
 namespace katana::inline v0 {
 namespace asio = boost::asio;

@@ -1,0 +1,1 @@
+// Builds the precompiled Catch2 header that test binaries reuse.
