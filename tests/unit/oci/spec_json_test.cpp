@@ -413,7 +413,7 @@ TEST_CASE("load_spec reads a file and reports errno with the path", "[oci][json]
   }
   auto loaded = oci::load_spec(good);
   REQUIRE(loaded);
-  CHECK(loaded == oci::parse_spec(katana_test::full_config));
+  CHECK(*loaded == *oci::parse_spec(katana_test::full_config));
 
   {
     std::ofstream out(good);
@@ -431,4 +431,44 @@ TEST_CASE("load_spec reads a file and reports errno with the path", "[oci][json]
     REQUIRE(::chmod(good.c_str(), 0) == 0);
     CHECK(oci::load_spec(good).error().code == std::errc::permission_denied);
   }
+}
+
+TEST_CASE("every prefix and many mutations of a config fail cleanly", "[oci][json]") {
+  const std::string full(katana_test::full_config);
+  std::size_t refused = 0;
+  for (std::size_t n = 0; n < full.size(); ++n) {
+    auto r = oci::parse_spec(std::string_view(full).substr(0, n));
+    REQUIRE_FALSE(r);  // no prefix is a complete document
+    refused += r.error().code == errc::parse_error ? 1u : 0u;
+  }
+  CHECK(refused == full.size());
+  // Byte flips (deterministic LCG): any outcome but an exception or a crash is fine, and
+  // whatever parses must round-trip.
+  std::uint64_t x = 0x2545f4914f6cdd1d;
+  constexpr char chars[] = "{}[]\",:0-9.eE \\u\x00\xff\x80tfn";
+  const std::string_view alphabet(chars, sizeof chars - 1);
+  for (int i = 0; i < 3000; ++i) {
+    std::string doc = full;
+    for (int k = 0; k < 4; ++k) {
+      x = x * 6364136223846793005u + 1442695040888963407u;
+      doc[(x >> 33) % doc.size()] = alphabet[(x >> 13) % alphabet.size()];
+    }
+    katana::result<oci::spec> r = katana::fail(errc::internal, "");
+    REQUIRE_NOTHROW(r = oci::parse_spec(doc));
+    if (r) {
+      auto again = oci::parse_spec(oci::to_json(*r));
+      REQUIRE(again);
+      CHECK(*again == *r);
+    } else {
+      INFO(r.error().message());
+      CHECK(r.error().code != errc::internal);
+    }
+  }
+}
+
+TEST_CASE("numbers beyond double are parse errors", "[oci][json]") {
+  CHECK(parse_error_of(with_process(R"("user":{"uid":1e999})")) ==
+        "config.json: parse error: number overflow parsing '1e999'");
+  CHECK(parse_error_of(R"({"ociVersion":"1.2.0","x":-1e400})") ==
+        "config.json: parse error: number overflow parsing '-1e400'");
 }

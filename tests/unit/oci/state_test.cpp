@@ -30,7 +30,7 @@ TEST_CASE("state JSON round-trips and validates", "[oci][state]") {
   CHECK(s->pid == 4422);
   CHECK(s->annotations.at("myKey") == "myValue");
   CHECK(oci::to_json(*s) == text);
-  CHECK(oci::parse_state(oci::to_json(*s, 4)) == s);
+  CHECK(*oci::parse_state(oci::to_json(*s, 4)) == *s);
   CHECK(oci::validate(*s));
 
   oci::state stopped = *s;

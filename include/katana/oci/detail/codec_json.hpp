@@ -320,19 +320,34 @@ inline std::string_view parse_error_reason(std::string_view what) {
   return what;
 }
 
+/// nlohmann's exception text without its "[json.exception.<kind>.<id>] " prefix.
+inline std::string_view exception_reason(std::string_view what) {
+  if (what.starts_with("[json.exception.")) {
+    if (auto end = what.find("] "); end != std::string_view::npos) {
+      return what.substr(end + 2);
+    }
+  }
+  return what;
+}
+
 /// Parses text into T; every failure is an error value naming `source`.
 template <class T>
 result<T> parse_document(std::string_view text, std::string_view source) {
   KATANA_TRY(check_nesting(text, source));
+  json j;
   try {
-    const json j = json::parse(text.begin(), text.end());
-    T out;
-    KATANA_TRY(json_reader(source).read(j, out));
-    return out;
+    j = json::parse(text.begin(), text.end());
   } catch (const json::parse_error& e) {
     return fail(errc::parse_error, str_cat(source, ": parse error at byte ", e.byte, ": ",
                                            parse_error_reason(e.what())));
-  } catch (const json::exception& e) {  // not expected: the reader checks types first
+  } catch (const json::exception& e) {  // out_of_range.406: a number beyond double
+    return fail(errc::parse_error, str_cat(source, ": parse error: ", exception_reason(e.what())));
+  }
+  try {
+    T out;
+    KATANA_TRY(json_reader(source).read(j, out));
+    return out;
+  } catch (const json::exception& e) {  // a reader bug: it checks types before asking
     return fail(errc::internal, str_cat(source, ": ", e.what()));
   }
 }
