@@ -75,6 +75,11 @@ std::string cpp_type(const pb::Descriptor* d) {
   return ns.empty() ? "::" + name : "::" + ns + "::" + name;
 }
 
+std::string qualified(std::string_view package, const std::string& name) {
+  const auto ns = cpp_namespace(package);
+  return ns.empty() ? "::" + name : "::" + ns + "::" + name;
+}
+
 std::string strip_proto(const std::string& file) {
   return file.size() > 6 && file.compare(file.size() - 6, 6, ".proto") == 0
              ? file.substr(0, file.size() - 6)
@@ -83,9 +88,15 @@ std::string strip_proto(const std::string& file) {
 
 void print_service(pb::io::Printer& p, const pb::ServiceDescriptor* svc) {
   const auto base = snake_case(svc->name());
-  p.Print("/// $full$\nstruct $base$ {\n", "full", svc->full_name(), "base", base);
+  p.Print(
+      "template <class Stream>\n"
+      "class $base$_client;\n\n"
+      "/// $full$\n"
+      "struct $base$ {\n",
+      "full", svc->full_name(), "base", base);
   p.Indent();
   p.Print("static constexpr std::string_view name = \"$full$\";\n", "full", svc->full_name());
+  p.Print("template <class Stream>\nusing client_type = $base$_client<Stream>;\n", "base", base);
   p.Print("static constexpr ::katana::ttrpc::method_info methods[] = {\n");
   for (int m = 0; m < svc->method_count(); ++m) {
     const auto* md = svc->method(m);
@@ -93,6 +104,27 @@ void print_service(pb::io::Printer& p, const pb::ServiceDescriptor* svc) {
             md->input_type()->full_name(), "out", md->output_type()->full_name());
   }
   p.Print("};\n");
+  p.Print(
+      "\n/// Calls f(std::type_identity<Req>, std::type_identity<Resp>, name, call) for every "
+      "unary\n"
+      "/// method, where call(client, req, opts) invokes it through a $base$_client.\n"
+      "template <class F>\n"
+      "static void for_each_method(F&& f) {\n",
+      "base", base);
+  for (int m = 0; m < svc->method_count(); ++m) {
+    const auto* md = svc->method(m);
+    if (md->client_streaming() || md->server_streaming()) {
+      continue;
+    }
+    p.Print(
+        "  f(std::type_identity<$in$>{}, std::type_identity<$out$>{}, std::string_view(\"$m$\"),\n"
+        "    [](auto& client, const $in$& req, ::katana::ttrpc::call_options opts) {\n"
+        "      return client.$fn$(req, std::move(opts));\n"
+        "    });\n",
+        "in", cpp_type(md->input_type()), "out", cpp_type(md->output_type()), "m", md->name(), "fn",
+        snake_case(md->name()));
+  }
+  p.Print("}\n");
   p.Outdent();
   p.Print("};\n\n");
 
@@ -101,11 +133,11 @@ void print_service(pb::io::Printer& p, const pb::ServiceDescriptor* svc) {
       "template <class Stream>\n"
       "class $base$_client {\n"
       " public:\n"
-      "  using service = $base$;\n"
+      "  using service = $qbase$;\n"
       "  explicit $base$_client(::katana::ttrpc::basic_client<Stream> client)\n"
       "      : client_(std::move(client)) {}\n"
       "  ::katana::ttrpc::basic_client<Stream>& client() noexcept { return client_; }\n",
-      "full", svc->full_name(), "base", base);
+      "full", svc->full_name(), "base", base, "qbase", qualified(svc->file()->package(), base));
   for (int m = 0; m < svc->method_count(); ++m) {
     const auto* md = svc->method(m);
     std::map<std::string, std::string> v{{"full", svc->full_name()},
@@ -149,7 +181,11 @@ void print_service(pb::io::Printer& p, const pb::ServiceDescriptor* svc) {
                                          {"in", cpp_type(md->input_type())},
                                          {"out", cpp_type(md->output_type())}};
     if (md->client_streaming() || md->server_streaming()) {
-      v["fn"] = "katana_streaming_rpc_not_supported";
+      p.Print(v,
+              "::katana::ttrpc::register_unsupported(\n"
+              "    table, $base$::name, \"$m$\", \"is a streaming RPC: katana serves unary RPCs "
+              "only\");\n");
+      continue;
     }
     p.Print(v,
             "::katana::ttrpc::register_method<$in$, $out$>(\n"
@@ -177,6 +213,7 @@ class generator final : public pb::compiler::CodeGenerator {
         "#pragma once\n\n"
         "#include <memory>\n"
         "#include <string_view>\n"
+        "#include <type_traits>\n"
         "#include <utility>\n\n"
         "#include <katana/ttrpc/service.hpp>\n\n"
         "#include \"$base$.pb.h\"\n\n",

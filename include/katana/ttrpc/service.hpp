@@ -98,4 +98,17 @@ void register_method(service_table& table,
   }
 }
 
+/// Registers a method that always answers UNIMPLEMENTED with a reason.
+inline void register_unsupported(service_table& table,
+                                 std::string_view service,
+                                 std::string_view method,
+                                 std::string_view reason) {
+  table.add(
+      std::string(service), std::string(method),
+      [why = std::string(reason)](server_context& ctx, std::string) -> task<result<std::string>> {
+        co_return fail(make_error_code(code::unimplemented),
+                       str_cat(ctx.service, "/", ctx.method, " ", why));
+      });
+}
+
 }  // namespace katana::inline v0::ttrpc
