@@ -347,7 +347,7 @@ TEST_CASE("integers are range-checked, never truncated", "[oci][json]") {
   CHECK(oci::parse_spec(with_process(R"("user":{"uid":-0})"))->process->user.uid == 0);
 }
 
-TEST_CASE("null is absent for optional members; unknown members are ignored", "[oci][json]") {
+TEST_CASE("null is absent for optional members and unknown members are ignored", "[oci][json]") {
   auto r = oci::parse_spec(
       R"({"ociVersion":"1.2.0","process":null,"mounts":null,"hostname":null,"annotations":null,)"
       R"("linux":{"seccomp":{"defaultAction":"SCMP_ACT_ALLOW","syscalls":null}},)"
