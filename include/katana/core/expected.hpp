@@ -303,8 +303,11 @@ class [[nodiscard]] expected {
       return *x == *y;
     }
   }
+  // Only values that are plain or convert to T: a check of `T == U` itself would recurse into
+  // this operator for wrapper types such as Catch2's expression templates.
   template <class U>
-    requires(!std::is_void_v<T> && !detail::is_expected_v<U>)
+    requires(!std::is_void_v<T> && !detail::is_expected_v<U> && !detail::is_unexpected_v<U> &&
+             (!std::is_class_v<U> || std::is_convertible_v<const U&, const slot&>))
   friend constexpr bool operator==(const expected& x, const U& v) {
     return x.has_value() && *x == v;
   }
