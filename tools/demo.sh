@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 tools/setup.sh
 export CCACHE_BASEDIR=$PWD CCACHE_NOHASHDIR=1
 cmake --preset release >/dev/null
-cmake --build --preset release
+cmake --build --preset release --target katana-ctl
 
 ctl=build/release/bin/katana-ctl
 bundle=$(mktemp -d /tmp/katana-demo.XXXXXX)
