@@ -9,8 +9,9 @@ target_compile_options(katana_options INTERFACE
   # Designated initializers that leave members at their defaults are the point of them.
   -Wno-missing-field-initializers
   $<$<BOOL:${KATANA_WERROR}>:-Werror>
-  # GCC 12 false positive (PR105329) in std::string::assign at -O2/-O3.
-  $<$<AND:$<CXX_COMPILER_ID:GNU>,$<VERSION_LESS:$<CXX_COMPILER_VERSION>,13>>:-Wno-restrict>)
+  # GCC 12 false positives in inlined std::string code at -O2/-O3 (PR105329, PR105651).
+  $<$<AND:$<CXX_COMPILER_ID:GNU>,$<VERSION_LESS:$<CXX_COMPILER_VERSION>,13>>:-Wno-restrict
+    -Wno-stringop-overflow -Wno-array-bounds>)
 # Boost 1.74 Asio detects coroutines for clang only through libc++'s <experimental/coroutine>.
 target_compile_definitions(katana_options INTERFACE
   $<$<CXX_COMPILER_ID:Clang>:BOOST_ASIO_HAS_CO_AWAIT=1 BOOST_ASIO_HAS_STD_COROUTINE=1>)
