@@ -161,7 +161,8 @@ inline result<mount_options> parse_mount_options(const std::vector<std::string>&
       continue;
     }
     if (const auto* a = detail::find_option(detail::mount_attr_options, o)) {
-      out.attr_clr = (out.attr_clr | a->clr) & ~a->set;
+      // The kernel wants the whole atime field in attr_clr when an atime mode is set.
+      out.attr_clr = (out.attr_clr & ~a->set) | a->clr;
       out.attr_set = (out.attr_set & ~a->clr) | a->set;
       continue;
     }

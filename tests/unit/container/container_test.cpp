@@ -112,3 +112,221 @@ TEST_CASE("container: a busybox container runs with the spec's process settings"
   CHECK(out.find("dev=yes") != std::string::npos);
   CHECK(out.find("pid=1") != std::string::npos);
 }
+
+TEST_CASE("container: create waits on the exec FIFO, start releases it", "[root]") {
+  KATANA_REQUIRE_ROOT();
+  bundle b;
+  oci::spec spec = busybox_spec("echo started; exit 0");
+  auto opt = options(b);
+  opt.pid_file = b.dir / "pid";
+  auto c = kc::container::create(spec, opt);
+  if (!c) {
+    FAIL(c.error().message());
+  }
+  CHECK(c->status() == kc::runtime_status::created);
+  CHECK(std::filesystem::exists(b.state / "exec.fifo"));
+  CHECK(katana_test::read_text(b.dir / "pid") == std::to_string(c->pid()));
+  auto loaded = kc::container::load(b.state);
+  REQUIRE(loaded);
+  CHECK(loaded->pid() == c->pid());
+  CHECK(loaded->state().id == "ct");
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  CHECK(b.output().empty());  // still blocked before exec
+  REQUIRE(c->start());
+  CHECK_FALSE(std::filesystem::exists(b.state / "exec.fifo"));
+  auto code = c->wait();
+  REQUIRE(code);
+  CHECK(*code == 0);
+  CHECK(b.output() == "started\n");
+  CHECK(c->status() == kc::runtime_status::stopped);
+  auto again = c->start();
+  REQUIRE_FALSE(again);
+  CHECK(again.error().message() == "cannot start a container in the stopped state");
+  REQUIRE(c->destroy());
+  CHECK_FALSE(std::filesystem::exists(b.state));
+}
+
+TEST_CASE("container: a mount destination symlink cannot escape the rootfs", "[root]") {
+  KATANA_REQUIRE_ROOT();
+  bundle b;
+  const auto outside = b.dir / "outside";
+  std::filesystem::create_symlink("/../../../.." + outside.native(), b.rootfs / "etc/evil");
+  oci::spec spec = busybox_spec("grep -q ' " + outside.native() +
+                                " tmpfs' /proc/mounts && echo inside=yes; exit 0");
+  spec.mounts.push_back({"/etc/evil", "tmpfs", "tmpfs", {"size=1m"}, {}, {}});
+  CHECK(run_to_exit(spec, options(b)) == 0);
+  CHECK(b.output() == "inside=yes\n");
+  CHECK_FALSE(std::filesystem::exists(outside));  // the host path was never touched
+  CHECK(std::filesystem::is_directory(b.rootfs / outside.relative_path()));
+}
+
+TEST_CASE("container: init errors reach the caller with step, path and errno", "[root]") {
+  KATANA_REQUIRE_ROOT();
+  bundle b;
+  oci::spec spec = busybox_spec("exit 0");
+  spec.process->args = {"no-such-binary"};
+  auto c = kc::container::run(spec, options(b));
+  REQUIRE_FALSE(c);
+  CHECK(c.error().message() ==
+        "exec: executable file not found in $PATH no-such-binary: No such file or directory");
+  CHECK_FALSE(std::filesystem::exists(b.state));
+
+  spec = busybox_spec("exit 0");
+  spec.process->cwd = "/no/such/dir";
+  auto d = kc::container::run(spec, options(b));
+  REQUIRE_FALSE(d);
+  CHECK(d.error().message() == "chdir to cwd /no/such/dir: No such file or directory");
+
+  spec = busybox_spec("exit 0");
+  spec.mounts.push_back({"/x", "nosuchfs", "none", {}, {}, {}});
+  auto e = kc::container::run(spec, options(b));
+  REQUIRE_FALSE(e);
+  CHECK(e.error().message() ==
+        "mount none on " + std::filesystem::canonical(b.rootfs).native() + "/x: No such device");
+}
+
+TEST_CASE("container: hooks get the state on stdin and are killed after their timeout", "[root]") {
+  KATANA_REQUIRE_ROOT();
+  bundle b;
+  const auto state_out = b.dir / "hook-state.json";
+  oci::spec spec = busybox_spec("exit 0");
+  oci::hooks hooks;
+  hooks.prestart = {make_hook("/bin/sh", {"sh", "-c", "cat > " + state_out.native()})};
+  hooks.create_container = {make_hook("/bin/true", {"true"})};
+  hooks.poststart = {make_hook("/bin/true", {"true"})};
+  spec.hooks = hooks;
+  CHECK(run_to_exit(spec, options(b)) == 0);
+  const std::string st = katana_test::read_text(state_out);
+  INFO(st);
+  CHECK(st.find("\"status\":\"creating\"") != std::string::npos);
+  CHECK(st.find("\"id\":\"ct\"") != std::string::npos);
+  CHECK(st.find("\"pid\":") != std::string::npos);
+
+  hooks.create_runtime = {make_hook("/bin/sleep", {"sleep", "10"}, 1)};
+  spec.hooks = hooks;
+  const auto t0 = std::chrono::steady_clock::now();
+  auto c = kc::container::run(spec, options(b));
+  REQUIRE_FALSE(c);
+  CHECK(c.error().message() == "createRuntime hook /bin/sleep timed out after 1s");
+  CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(5));
+
+  // Inside the container (createContainer runs in its mount namespace, before pivot_root).
+  hooks.create_runtime.clear();
+  hooks.create_container = {make_hook("/bin/sleep", {"sleep", "10"}, 1)};
+  spec.hooks = hooks;
+  auto d = kc::container::run(spec, options(b));
+  REQUIRE_FALSE(d);
+  CHECK(d.error().message() == "hook /bin/sleep timed out after 1s: Connection timed out");
+}
+
+TEST_CASE("container: exec joins a running container's namespaces", "[root]") {
+  KATANA_REQUIRE_ROOT();
+  bundle b;
+  oci::spec spec = busybox_spec("sleep 100");
+  auto c = kc::container::run(spec, options(b));
+  if (!c) {
+    FAIL(c.error().message());
+  }
+  oci::process p;
+  p.args = {"sh", "-c",
+            "echo exec-host=$(hostname); echo init=$(cat /proc/1/cmdline | tr '\\0' ' ')"};
+  p.env = {"PATH=/bin"};
+  p.cwd = "/";
+  kc::exec_options eo;
+  eo.stdio[0] = b.null_fd;
+  eo.stdio[1] = b.out_fd;
+  eo.stdio[2] = b.out_fd;
+  auto h = c->exec(p, eo);
+  if (!h) {
+    FAIL(h.error().message());
+  }
+  auto st = kc::wait_child(h->pid);
+  REQUIRE(st);
+  CHECK(kc::exit_code(*st) == 0);
+  const std::string out = b.output();
+  INFO(out);
+  CHECK(out.find("exec-host=katana-test") != std::string::npos);
+  CHECK(out.find("init=sleep 100") != std::string::npos);  // sh execs a lone command
+  REQUIRE(c->kill(SIGKILL));
+  auto code = c->wait();
+  REQUIRE(code);
+  CHECK(*code == 128 + SIGKILL);
+  auto again = c->kill(SIGTERM);
+  REQUIRE_FALSE(again);
+  CHECK(again.error().message().find("can't be killed because it is stopped") != std::string::npos);
+  REQUIRE(c->destroy());
+}
+
+TEST_CASE("container: terminal via --console-socket", "[root]") {
+  KATANA_REQUIRE_ROOT();
+  bundle b;
+  const auto sock = b.dir / "console.sock";
+  auto listener = kc::listen_console_socket(sock);
+  REQUIRE(listener);
+  oci::spec spec = busybox_spec("tty; echo hello-tty");
+  spec.process->terminal = true;
+  auto opt = options(b);
+  opt.stdio[0] = opt.stdio[1] = opt.stdio[2] = -1;
+  opt.console_socket = sock;
+  auto c = kc::container::create(spec, opt);
+  if (!c) {
+    FAIL(c.error().message());
+  }
+  auto master = kc::accept_console(listener->get());
+  REQUIRE(master);
+  CHECK(master->name == "/dev/ptmx");
+  REQUIRE(c->start());
+  std::string out;
+  for (int i = 0; i < 50 && out.find("hello-tty") == std::string::npos; ++i) {
+    pollfd p{master->fd.get(), POLLIN, 0};
+    if (::poll(&p, 1, 100) > 0) {
+      char buf[256];
+      const ssize_t n = ::read(master->fd.get(), buf, sizeof buf);
+      if (n <= 0) {
+        break;
+      }
+      out.append(buf, static_cast<std::size_t>(n));
+    }
+  }
+  INFO(out);
+  CHECK(out.find("/dev/pts/0") != std::string::npos);
+  CHECK(out.find("hello-tty") != std::string::npos);
+  auto code = c->wait();
+  REQUIRE(code);
+  CHECK(*code == 0);
+  REQUIRE(c->destroy());
+}
+
+TEST_CASE("container: a user namespace maps root to 100000", "[root]") {
+  KATANA_REQUIRE_ROOT();
+  bundle b;
+  oci::spec spec = busybox_spec(
+      "id; cat /proc/self/uid_map; grep -q ' /proc proc' /proc/mounts && echo proc=yes; "
+      "test -c /dev/null && echo null=yes");
+  spec.linux_->namespaces.push_back({"user", ""});
+  spec.linux_->uid_mappings = {{0, 100000, 65536}};
+  spec.linux_->gid_mappings = {{0, 100000, 65536}};
+  // The mapped root (host uid 100000) must be able to reach the rootfs.
+  std::filesystem::permissions(
+      b.dir, std::filesystem::perms::owner_all | std::filesystem::perms::group_read |
+                 std::filesystem::perms::group_exec | std::filesystem::perms::others_read |
+                 std::filesystem::perms::others_exec);
+  auto c = kc::container::run(spec, options(b));
+  if (!c && c.error().code == std::errc::operation_not_permitted) {
+    WARN("skipped: the kernel refuses user namespaces here: " << c.error().message());
+    return;
+  }
+  if (!c) {
+    FAIL(c.error().message());
+  }
+  auto code = c->wait();
+  REQUIRE(code);
+  const std::string out = b.output();
+  INFO(out);
+  CHECK(*code == 0);
+  CHECK(out.find("uid=0(root) gid=0") != std::string::npos);
+  CHECK(out.find("100000") != std::string::npos);
+  CHECK(out.find("proc=yes") != std::string::npos);
+  CHECK(out.find("null=yes") != std::string::npos);
+  REQUIRE(c->destroy());
+}

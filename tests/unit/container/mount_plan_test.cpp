@@ -1,1 +1,135 @@
+#include <sys/mount.h>
+#include <sys/sysmacros.h>
+
+#include <katana/container/mount_plan.hpp>
+
 #include "catch.hpp"
+#include "fixture.hpp"
+
+namespace kc = katana::container;
+namespace oci = katana::oci;
+
+namespace {
+kc::host_facts fake_host(bool cgroup2 = true) {
+  kc::host_facts h;
+  h.cgroup2 = cgroup2;
+  h.is_directory = [](const std::string& p) -> katana::result<bool> {
+    if (p.ends_with("missing")) {
+      return katana::fail_errno("stat bind source " + p, ENOENT);
+    }
+    return !p.ends_with(".conf");
+  };
+  return h;
+}
+}  // namespace
+
+TEST_CASE("mount plan: destinations are cleaned lexically and never leave the root",
+          "[container]") {
+  CHECK(kc::clean_destination("/a/./b/../c/") == "a/c");
+  CHECK(kc::clean_destination("/../../etc") == "etc");
+  CHECK(kc::clean_destination("//dev//pts") == "dev/pts");
+  CHECK(kc::clean_destination("/") == "");
+}
+
+TEST_CASE("mount plan: the spec's mounts in order, /dev populated", "[container]") {
+  oci::spec spec = katana_test::busybox_spec("true");
+  spec.mounts.push_back({"/etc/resolv.conf", "bind", "host/resolv.conf", {"rbind", "ro"}, {}, {}});
+  spec.mounts.push_back({"/data", "none", "/srv/data", {"bind", "rslave", "rro"}, {}, {}});
+  auto plan = kc::build_rootfs_plan(spec, "/b", fake_host(false));
+  REQUIRE(plan);
+  REQUIRE(plan->mounts.size() == 9);
+  CHECK(plan->mounts[0].destination == "proc");
+  CHECK(plan->mounts[0].fstype == "proc");
+  CHECK(plan->mounts[1].data == "mode=755,size=65536k");
+  CHECK(plan->mounts[1].flags == (MS_NOSUID | MS_STRICTATIME));
+  CHECK(plan->mounts[5].sysfs_fallback);
+  CHECK(plan->mounts[5].flags == (MS_NOSUID | MS_NOEXEC | MS_NODEV | MS_RDONLY));
+  // cgroup without a cgroup namespace (or on v1): the host's hierarchy, bound read-only.
+  const kc::planned_mount& cg = plan->mounts[6];
+  CHECK(cg.kind == kc::mount_kind::bind);
+  CHECK(cg.source == "/sys/fs/cgroup");
+  CHECK(cg.recursive);
+  CHECK(cg.remount);
+  CHECK((cg.flags & MS_RDONLY) != 0);
+  const kc::planned_mount& conf = plan->mounts[7];
+  CHECK(conf.kind == kc::mount_kind::bind);
+  CHECK(conf.source == "/b/host/resolv.conf");
+  CHECK(conf.file);
+  CHECK(conf.recursive);
+  CHECK(conf.remount);
+  const kc::planned_mount& data = plan->mounts[8];
+  CHECK_FALSE(data.file);
+  CHECK_FALSE(data.remount);
+  CHECK(data.propagation == std::vector<unsigned long>{MS_SLAVE | MS_REC});
+  CHECK(data.attr_set == 0x1);
+  CHECK(plan->setup_dev);
+  CHECK(plan->devices.size() == 6);
+  CHECK(plan->symlinks.back().path == "dev/ptmx");
+  CHECK(plan->symlinks.back().target == "pts/ptmx");
+  CHECK(kc::covered_by_earlier_mount(*plan, 2));  // dev/pts below dev
+  CHECK_FALSE(kc::covered_by_earlier_mount(*plan, 1));
+  CHECK_FALSE(kc::covered_by_earlier_mount(*plan, 5));
+  CHECK(kc::covered_by_earlier_mount(*plan, 6));  // sys/fs/cgroup below sys
+}
+
+TEST_CASE("mount plan: cgroup2 with a cgroup namespace mounts cgroup2", "[container]") {
+  oci::spec spec = katana_test::busybox_spec("true");
+  auto host = fake_host(true);
+  host.new_cgroupns = true;
+  auto plan = kc::build_rootfs_plan(spec, "/b", host);
+  REQUIRE(plan);
+  CHECK(plan->mounts[6].kind == kc::mount_kind::filesystem);
+  CHECK(plan->mounts[6].fstype == "cgroup2");
+}
+
+TEST_CASE("mount plan: linux.devices override defaults; a bound /dev is left alone",
+          "[container]") {
+  oci::spec spec = katana_test::busybox_spec("true");
+  oci::linux_device fuse;
+  fuse.path = "/dev/fuse";
+  fuse.type = "c";
+  fuse.major = 10;
+  fuse.minor = 229;
+  fuse.file_mode = 0600;
+  fuse.uid = 7;
+  oci::linux_device null_dev;
+  null_dev.path = "/dev/null";
+  null_dev.type = "c";
+  null_dev.major = 1;
+  null_dev.minor = 3;
+  null_dev.file_mode = 0640;
+  spec.linux_->devices = {fuse, null_dev};
+  auto plan = kc::build_rootfs_plan(spec, "/b", fake_host());
+  REQUIRE(plan);
+  REQUIRE(plan->devices.size() == 7);
+  CHECK(plan->devices[5].path == "dev/fuse");
+  CHECK(plan->devices[5].mode == (S_IFCHR | 0600));
+  CHECK(plan->devices[5].dev == makedev(10, 229));
+  CHECK(plan->devices[5].uid == 7);
+  CHECK(plan->devices[6].path == "dev/null");
+  CHECK(plan->devices[6].mode == (S_IFCHR | 0640));
+
+  spec.mounts[1] = {"/dev", "bind", "/dev", {"rbind"}, {}, {}};
+  auto bound = kc::build_rootfs_plan(spec, "/b", fake_host());
+  REQUIRE(bound);
+  CHECK_FALSE(bound->setup_dev);
+  CHECK(bound->symlinks.empty());
+}
+
+TEST_CASE("mount plan: errors name the mount", "[container]") {
+  oci::spec spec = katana_test::busybox_spec("true");
+  spec.mounts = {{"/x", "bind", "/missing", {"bind"}, {}, {}}};
+  auto a = kc::build_rootfs_plan(spec, "/b", fake_host());
+  REQUIRE_FALSE(a);
+  CHECK(a.error().message().find("mount /x") != std::string::npos);
+  spec.mounts = {{"/", "tmpfs", "tmpfs", {}, {}, {}}};
+  CHECK_FALSE(kc::build_rootfs_plan(spec, "/b", fake_host()));
+  spec.mounts = {{"/x", "", "", {}, {}, {}}};
+  CHECK_FALSE(kc::build_rootfs_plan(spec, "/b", fake_host()));
+  oci::linux_device bad;
+  bad.path = "/dev/x";
+  bad.type = "q";
+  spec.mounts.clear();
+  spec.linux_->devices = {bad};
+  CHECK_FALSE(kc::build_rootfs_plan(spec, "/b", fake_host()));
+}
