@@ -18,6 +18,7 @@
 #include <katana/ttrpc/connection.hpp>
 #include <katana/ttrpc/envelope.hpp>
 #include <katana/ttrpc/status.hpp>
+#include <katana/ttrpc/stream.hpp>
 
 namespace katana::inline v0::ttrpc {
 
@@ -61,11 +62,43 @@ struct server_context {
 /// status) out.
 using method_handler = std::function<task<result<std::string>>(server_context&, std::string)>;
 
+/// The server's side of one stream (protocol 1.2).
+class server_stream {
+ public:
+  server_stream(std::function<status(std::string_view)> send_data,
+                std::shared_ptr<detail::stream_queue> in)
+      : send_(std::move(send_data)), in_(std::move(in)) {}
+  /// The next client message; nullopt once the client closed its side.
+  task<result<std::optional<std::string>>> recv() { return in_->next(); }
+  /// Sends one message to the client.
+  status send(std::string_view payload) { return send_(payload); }
+
+ private:
+  std::function<status(std::string_view)> send_;
+  std::shared_ptr<detail::stream_queue> in_;
+};
+
+/// A streaming method: its status (and nothing else) ends the stream with a Response.
+using stream_handler = std::function<task<status>(server_context&, server_stream&)>;
+
 class service_table {
  public:
   void add(std::string service, std::string method, method_handler h) {
     services_[std::move(service)][std::move(method)] = std::move(h);
   }
+  void add_stream(std::string service, std::string method, stream_handler h) {
+    streams_[std::move(service)][std::move(method)] = std::move(h);
+  }
+  [[nodiscard]] const stream_handler* find_stream(std::string_view service,
+                                                  std::string_view method) const {
+    const auto s = streams_.find(service);
+    if (s == streams_.end()) {
+      return nullptr;
+    }
+    const auto m = s->second.find(method);
+    return m == s->second.end() ? nullptr : &m->second;
+  }
+
   /// The handler, or the status error ttrpc answers for an unknown service or method.
   [[nodiscard]] result<const method_handler*> find(std::string_view service,
                                                    std::string_view method) const {
@@ -82,6 +115,7 @@ class service_table {
 
  private:
   std::map<std::string, std::map<std::string, method_handler, std::less<>>, std::less<>> services_;
+  std::map<std::string, std::map<std::string, stream_handler, std::less<>>, std::less<>> streams_;
 };
 
 /// Serves a service_table. Connections come from serve(acceptor) or serve_connection(stream).
@@ -94,6 +128,7 @@ class basic_server {
     std::shared_ptr<connection> conn;
     std::uint32_t last_id = 0;
     std::size_t in_flight = 0;
+    std::map<std::uint32_t, std::shared_ptr<detail::stream_queue>> streams;
   };
 
   struct shared {
@@ -206,8 +241,19 @@ class basic_server {
                       max_message_size));
         continue;
       }
+      if (f->header.type == static_cast<std::uint8_t>(message_type::data)) {
+        if (auto it = c->streams.find(id); it != c->streams.end()) {
+          if ((f->header.flags & flags::no_data) == 0) {
+            it->second->push(std::move(f->data));
+          }
+          if ((f->header.flags & flags::remote_closed) != 0) {
+            it->second->close();
+          }
+        }
+        continue;  // data for streams we do not serve is dropped
+      }
       if (f->header.type != static_cast<std::uint8_t>(message_type::request)) {
-        continue;  // data for streams we do not serve, or a type from a newer protocol
+        continue;  // a type from a newer protocol
       }
       if (id % 2 == 0) {
         reply(*c, id, code::invalid_argument, "StreamID must be odd for client initiated streams");
@@ -223,6 +269,22 @@ class basic_server {
         reply(*c, id, code::invalid_argument, req.error().message());
         continue;
       }
+      if (const auto* sh_stream = sh->table.find_stream(req->service, req->method)) {
+        auto in = std::make_shared<detail::stream_queue>(c->conn->get_executor());
+        if (!req->payload.empty()) {
+          in->push(std::move(req->payload));
+        }
+        // Flags 0 (a unary-style request) or remote_closed: the client sends nothing more.
+        if ((f->header.flags & flags::remote_open) == 0) {
+          in->close();
+        }
+        c->streams.emplace(id, in);
+        ++c->in_flight;
+        asio::co_spawn(c->conn->get_executor(),
+                       run_stream(sh, c, id, sh_stream, std::move(*req), std::move(in)),
+                       asio::detached);
+        continue;
+      }
       auto handler = sh->table.find(req->service, req->method);
       if (!handler) {
         reply(*c, id, code::unimplemented, handler.error().context);
@@ -232,9 +294,43 @@ class basic_server {
       asio::co_spawn(c->conn->get_executor(), run_call(sh, c, id, *handler, std::move(*req)),
                      asio::detached);
     }
+    for (auto& [id, q] : c->streams) {
+      q->fail(error(errc::unavailable, "ttrpc: client went away"));
+    }
     c->conn->close();
     sh->conns.erase(c);
     if (sh->on_idle) {
+      sh->on_idle();
+    }
+  }
+
+  // Runs one stream handler; its status ends the stream.
+  static task<void> run_stream(std::shared_ptr<shared> sh,
+                               std::shared_ptr<conn_state> c,
+                               std::uint32_t id,
+                               const stream_handler* handler,
+                               request req,
+                               std::shared_ptr<detail::stream_queue> in) {
+    server_context ctx{req.service, req.method, &req.metadata, std::nullopt};
+    server_stream stream(
+        [c, id](std::string_view payload) {
+          return c->conn->send(message_type::data, id, 0, payload);
+        },
+        in);
+    status out = fail(make_error_code(code::internal), "handler did not run");
+    try {
+      out = co_await (*handler)(ctx, stream);
+    } catch (const std::exception& e) {
+      out = fail(make_error_code(code::internal), str_cat("handler threw: ", e.what()));
+    }
+    if (out) {
+      reply(*c, id, code::ok, {});
+    } else {
+      reply(*c, id, to_code(out.error().code), status_message(out.error()));
+    }
+    c->streams.erase(id);
+    --c->in_flight;
+    if (sh->draining && sh->on_idle) {
       sh->on_idle();
     }
   }

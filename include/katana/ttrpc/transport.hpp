@@ -60,8 +60,10 @@ inline result<asio::local::stream_protocol::endpoint> unix_endpoint(std::string_
   return asio::local::stream_protocol::endpoint(path);
 }
 
-inline task<result<unix_socket>> connect_unix(std::string_view address) {
-  const std::string addr(address);
+namespace detail {
+// Coroutines take their strings by value: a string_view parameter would dangle when the caller's
+// string is a temporary and the awaitable is awaited after the full-expression that made it.
+inline task<result<unix_socket>> connect_unix(std::string addr) {
   auto ep = unix_endpoint(addr);
   if (!ep) {
     co_return unexpected<error>(std::move(ep).error());
@@ -73,6 +75,11 @@ inline task<result<unix_socket>> connect_unix(std::string_view address) {
     co_return fail(ec, "connect " + addr);
   }
   co_return sock;
+}
+}  // namespace detail
+
+inline task<result<unix_socket>> connect_unix(std::string_view address) {
+  return detail::connect_unix(std::string(address));
 }
 
 /// Listens on a unix socket; a path socket is created with mode 0600 semantics left to umask.
@@ -137,12 +144,10 @@ result<vsock_acceptor> listen_vsock(const Executor& ex,
   return acc;
 }
 
-/// Hybrid vsock (Firecracker, Cloud Hypervisor): connect to the VMM's unix socket, ask for the
-/// guest port, and expect one "OK <host port>" line before ttrpc starts.
-inline task<result<unix_socket>> connect_hybrid_vsock(
-    std::string_view uds_path,
-    std::uint32_t port,
-    std::chrono::milliseconds handshake_timeout = std::chrono::seconds(10)) {
+namespace detail {
+inline task<result<unix_socket>> connect_hybrid_vsock(std::string uds_path,
+                                                      std::uint32_t port,
+                                                      std::chrono::milliseconds handshake_timeout) {
   const std::string where = str_cat("hvsock://", uds_path, ":", port);
   auto sock = co_await connect_unix(uds_path);
   if (!sock) {
@@ -184,6 +189,16 @@ inline task<result<unix_socket>> connect_hybrid_vsock(
                    where + ": handshake refused: \"" + line.substr(0, line.find('\n')) + "\"");
   }
   co_return std::move(*sock);
+}
+}  // namespace detail
+
+/// Hybrid vsock (Firecracker, Cloud Hypervisor): connect to the VMM's unix socket, ask for the
+/// guest port, and expect one "OK <host port>" line before ttrpc starts.
+inline task<result<unix_socket>> connect_hybrid_vsock(
+    std::string_view uds_path,
+    std::uint32_t port,
+    std::chrono::milliseconds handshake_timeout = std::chrono::seconds(10)) {
+  return detail::connect_hybrid_vsock(std::string(uds_path), port, handshake_timeout);
 }
 
 /// Opens a character device (e.g. /dev/vport1p1, the virtio-serial port agent.channel.0) as a
