@@ -68,6 +68,9 @@ TEST_CASE("container: a busybox container runs with the spec's process settings"
       "echo nofile=$(ulimit -n); "
       "mkdir /tmp/d 2>&1 | grep -q 'Operation not permitted' && echo seccomp=yes; "
       "test -c /dev/null && test -L /dev/ptmx && test -e /dev/pts/ptmx && echo dev=yes; "
+      "echo fwd=$(cat /proc/sys/net/ipv4/ip_forward) oom=$(cat /proc/self/oom_score_adj); "
+      "echo umask=$(umask) domain=$(cat /proc/sys/kernel/domainname) arch=$(uname -m); "
+      "test -c /dev/fuse && echo fuse=yes; "
       "echo pid=$$; exit 3");
   spec.process->cwd = "/tmp";
   spec.process->user.uid = 1000;
@@ -75,6 +78,18 @@ TEST_CASE("container: a busybox container runs with the spec's process settings"
   spec.process->user.additional_gids = {10};
   spec.process->no_new_privileges = true;
   spec.process->rlimits = {{"RLIMIT_NOFILE", 1024, 512}};
+  spec.process->oom_score_adj = 100;
+  spec.process->user.umask = 027;
+  spec.domainname = "example.org";
+  spec.linux_->sysctl = {{"net.ipv4.ip_forward", "1"}};
+  spec.linux_->personality = oci::linux_personality{"LINUX32", {}};
+  oci::linux_device fuse;
+  fuse.path = "/dev/fuse";
+  fuse.type = "c";
+  fuse.major = 10;
+  fuse.minor = 229;
+  fuse.file_mode = 0666;
+  spec.linux_->devices = {fuse};
   oci::linux_capabilities caps;
   caps.bounding = {"CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_AUDIT_WRITE"};
   caps.effective = caps.bounding;
@@ -110,6 +125,9 @@ TEST_CASE("container: a busybox container runs with the spec's process settings"
   CHECK(out.find("nofile=512") != std::string::npos);
   CHECK(out.find("seccomp=yes") != std::string::npos);
   CHECK(out.find("dev=yes") != std::string::npos);
+  CHECK(out.find("fwd=1 oom=100") != std::string::npos);
+  CHECK(out.find("umask=0027 domain=example.org arch=i686") != std::string::npos);
+  CHECK(out.find("fuse=yes") != std::string::npos);
   CHECK(out.find("pid=1") != std::string::npos);
 }
 
@@ -132,7 +150,7 @@ TEST_CASE("container: create waits on the exec FIFO, start releases it", "[root]
   CHECK(loaded->state().id == "ct");
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
   CHECK(b.output().empty());  // still blocked before exec
-  REQUIRE(c->start());
+  REQUIRE(loaded->start());   // as katana-runk start would, from the state directory alone
   CHECK_FALSE(std::filesystem::exists(b.state / "exec.fifo"));
   auto code = c->wait();
   REQUIRE(code);

@@ -82,7 +82,7 @@ TEST_CASE("mount plan: cgroup2 with a cgroup namespace mounts cgroup2", "[contai
   CHECK(plan->mounts[6].fstype == "cgroup2");
 }
 
-TEST_CASE("mount plan: linux.devices override defaults; a bound /dev is left alone",
+TEST_CASE("mount plan: linux.devices override defaults, a bound /dev is left alone",
           "[container]") {
   oci::spec spec = katana_test::busybox_spec("true");
   oci::linux_device fuse;

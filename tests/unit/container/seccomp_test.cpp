@@ -77,7 +77,7 @@ TEST_CASE("seccomp: argument comparisons, MASKED_EQ and same-index splitting", "
   CHECK(kc::compile_seccomp(*f));
 }
 
-TEST_CASE("seccomp: NOTIFY asks for a listener; bad names are errors", "[container]") {
+TEST_CASE("seccomp: NOTIFY asks for a listener, bad names are errors", "[container]") {
   oci::linux_seccomp s;
   s.default_action = "SCMP_ACT_ALLOW";
   s.syscalls = {rule({"mount"}, "SCMP_ACT_NOTIFY")};
