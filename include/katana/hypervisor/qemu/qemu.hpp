@@ -1,0 +1,279 @@
+// hypervisor::qemu::vm: the QEMU policy. prepare() resolves the accelerator (config `accelerator =
+// auto|kvm|tcg`; auto runs the bounded KVM probe and falls back to TCG) and builds the argv with
+// command_line; start() spawns QEMU with its stderr in the sandbox directory, connects QMP
+// (5 s deadline) and checks the VM runs; stop() asks QMP to quit, then SIGTERM, then SIGKILL,
+// and removes the sockets and the stderr file. A QEMU that dies is reaped and its stderr is in
+// the error. The console log stays in the sandbox directory (the sandbox removes the directory).
+//
+//   hypervisor::qemu::vm q;
+//   KATANA_TRY(q.prepare({.id = "sb1", .dir = "/run/katana/sb1", .hypervisor = h, .agent = a}));
+//   KATANA_TRY(q.start());
+//   ... connect the agent at q.agent_address() ...
+//   KATANA_TRY(q.stop());
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+#include <katana/arch/arch.hpp>
+#include <katana/config.hpp>
+#include <katana/core/error.hpp>
+#include <katana/core/str_cat.hpp>
+#include <katana/core/try.hpp>
+#include <katana/hypervisor/concepts.hpp>
+#include <katana/hypervisor/host.hpp>
+#include <katana/hypervisor/kvm_probe.hpp>
+#include <katana/hypervisor/process.hpp>
+#include <katana/hypervisor/qemu/cmdline.hpp>
+#include <katana/hypervisor/qemu/qmp.hpp>
+
+namespace katana::inline v0::hypervisor::qemu {
+
+namespace detail {
+
+inline bool has_param(std::string_view params, std::string_view name) {
+  std::size_t pos = 0;
+  while ((pos = params.find(name, pos)) != std::string_view::npos) {
+    if ((pos == 0 || params[pos - 1] == ' ') &&
+        (pos + name.size() == params.size() || params[pos + name.size()] == '=' ||
+         params[pos + name.size()] == ' ')) {
+      return true;
+    }
+    pos += name.size();
+  }
+  return false;
+}
+
+}  // namespace detail
+
+/// The modules the guest must load before the agent can serve (the channel) and before the
+/// rootfs can be shared: the machine's virtio transport, virtio_console, the shared fs, overlay.
+inline std::vector<std::string> guest_boot_modules(const config::hypervisor_config& h) {
+  std::vector<std::string> m;
+  m.emplace_back(h.machine_type == "microvm" ? "virtio_mmio" : "virtio_pci");
+  m.emplace_back("virtio_console");
+  if (h.shared_fs == "virtio-9p") {
+    m.emplace_back("9pnet_virtio");
+    m.emplace_back("9p");
+  } else if (h.shared_fs == "virtio-fs") {
+    m.emplace_back("virtiofs");
+  }
+  m.emplace_back("overlay");
+  return m;
+}
+
+/// The accelerator for a configuration: forced by `accelerator`, else by the probe.
+inline result<accelerator> resolve_accelerator(const config::hypervisor_config& h,
+                                               std::string* why = nullptr) {
+  if (h.accelerator == "tcg") {
+    return accelerator::tcg;
+  }
+  const auto probe = probe_kvm(std::chrono::milliseconds(h.kvm_probe_timeout_ms));
+  if (why != nullptr) {
+    *why = probe.reason;
+  }
+  if (h.accelerator == "kvm") {
+    if (!probe.usable) {
+      return fail(errc::unsupported,
+                  str_cat("qemu: accelerator = \"kvm\" but KVM is not usable: ", probe.reason));
+    }
+    return accelerator::kvm;
+  }
+  return probe.usable ? accelerator::kvm : accelerator::tcg;
+}
+
+class vm {
+ public:
+  static constexpr std::string_view name = "qemu";
+
+  vm() = default;
+  vm(vm&&) noexcept = default;
+  vm& operator=(vm&&) noexcept = default;
+  ~vm() { (void)kill(); }
+
+  status prepare(const vm_config& cfg) {
+    cfg_ = cfg;
+    auto& h = cfg_.hypervisor;
+    if (cfg_.shared_dir.empty()) {
+      cfg_.shared_dir = cfg_.dir / "shared";
+    }
+    accel_ = KATANA_TRY(resolve_accelerator(h, &probe_reason_));
+    // The guest's agent: which port it serves, which modules it loads first.
+    if (!detail::has_param(h.kernel_params, "agent.server_addr")) {
+      h.kernel_params += str_cat(" agent.server_addr=serial://", agent_port_name);
+    }
+    if (!detail::has_param(h.kernel_params, "agent.modules")) {
+      std::string mods;
+      for (const auto& m : guest_boot_modules(h)) {
+        mods += mods.empty() ? m : "," + m;
+      }
+      h.kernel_params += str_cat(" agent.modules=", mods);
+    }
+    params_ = sandbox_params::in_dir(cfg_.id, cfg_.dir);
+    params_.shared_dir = cfg_.shared_dir;
+    params_.accel = accel_;
+    params_.host_tsc_khz = host_tsc_khz();
+    argv_ = KATANA_TRY(command_line(h, cfg_.agent, arch::describe(arch::host_id), params_));
+    return {};
+  }
+
+  status start() {
+    if (argv_.empty()) {
+      return fail(errc::invalid_argument, "qemu: start before prepare");
+    }
+    std::error_code ec;
+    std::filesystem::create_directories(cfg_.dir, ec);
+    if (ec) {
+      return fail(ec, str_cat("qemu: create ", cfg_.dir.native()));
+    }
+    if (cfg_.hypervisor.shared_fs == "virtio-9p") {
+      std::filesystem::create_directories(cfg_.shared_dir, ec);
+    }
+    std::filesystem::remove(params_.qmp_socket, ec);
+    std::filesystem::remove(params_.agent_socket, ec);
+    proc_ = KATANA_TRY(child_process::spawn(argv_, stderr_path()));
+    auto q = qmp::client::connect(params_.qmp_socket, std::chrono::seconds(5),
+                                  [this] { return proc_.running(); });
+    if (!q) {
+      return died(std::move(q).error());
+    }
+    qmp_ = std::move(*q);
+    auto st = qmp_->status();
+    if (!st) {
+      return died(std::move(st).error());
+    }
+    if (*st != "running") {
+      return died(error(errc::unavailable, str_cat("qemu: VM status \"", *st, "\"")));
+    }
+    return {};
+  }
+
+  /// QMP quit, then SIGTERM, then SIGKILL; removes the sockets and the stderr file.
+  status stop() {
+    if (qmp_ && proc_.running()) {
+      (void)qmp_->quit();
+      (void)proc_.wait_for(std::chrono::seconds(3));
+    }
+    if (qmp_) {
+      qmp_->close();
+      qmp_.reset();
+    }
+    proc_.terminate(std::chrono::seconds(2));
+    cleanup();
+    return {};
+  }
+
+  /// SIGKILL at once (forced teardown) and the same cleanup.
+  status kill() {
+    if (qmp_) {
+      qmp_->close();
+      qmp_.reset();
+    }
+    proc_.kill();
+    cleanup();
+    return {};
+  }
+
+  /// QEMU's exit code once it has ended within `timeout`.
+  std::optional<int> wait(std::chrono::milliseconds timeout) { return proc_.wait_for(timeout); }
+
+  [[nodiscard]] std::string agent_address() const {
+    return str_cat("unix://", params_.agent_socket.native());
+  }
+
+  /// blockdev-add + device_add of a virtio-blk device on the machine's transport.
+  status hotplug_block(const block_device& d) {
+    if (!qmp_) {
+      return fail(errc::unavailable, "qemu: hotplug: not running");
+    }
+    const auto* m = arch::describe(arch::host_id).find_machine(cfg_.hypervisor.machine_type);
+    if (m != nullptr && !m->hotplug) {
+      return fail(errc::unsupported,
+                  str_cat("qemu: ", cfg_.hypervisor.machine_type, " cannot hot-plug devices"));
+    }
+    const std::string node = str_cat("drive-", d.id);
+    KATANA_TRY(qmp_->execute("blockdev-add", str_cat("{\"node-name\":", qmp::quote(node),
+                                                     ",\"driver\":\"raw\",\"read-only\":",
+                                                     d.read_only ? "true" : "false",
+                                                     ",\"file\":{\"driver\":\"file\",\"filename\":",
+                                                     qmp::quote(d.file.native()), "}}"))
+                   .transform_error(with_context("qemu: hotplug " + d.id)));
+    const std::string dev = str_cat(
+        "virtio-blk", m != nullptr ? arch::device_suffix(m->transport) : std::string_view("-pci"));
+    // PCI root buses do not hot-plug; the command line's first bridge does.
+    const std::string bus = m != nullptr && m->pci_bridges && cfg_.hypervisor.default_bridges > 0
+                                ? std::string(",\"bus\":\"pci-bridge-0\"")
+                                : std::string();
+    auto added = qmp_->execute(
+        "device_add", str_cat("{\"driver\":", qmp::quote(dev), ",\"id\":", qmp::quote(d.id),
+                              ",\"drive\":", qmp::quote(node), bus, "}"));
+    if (!added) {
+      (void)qmp_->execute("blockdev-del", str_cat("{\"node-name\":", qmp::quote(node), "}"));
+      return unexpected<error>(std::move(added).error().wrap("qemu: hotplug " + d.id));
+    }
+    return {};
+  }
+
+  [[nodiscard]] const std::vector<std::string>& argv() const noexcept { return argv_; }
+  [[nodiscard]] qemu::accelerator accel() const noexcept { return accel_; }
+  [[nodiscard]] const std::string& kvm_probe_reason() const noexcept { return probe_reason_; }
+  [[nodiscard]] pid_t pid() const noexcept { return proc_.pid(); }
+  [[nodiscard]] const std::filesystem::path& console_log() const noexcept {
+    return params_.console_log;
+  }
+  [[nodiscard]] const sandbox_params& params() const noexcept { return params_; }
+  [[nodiscard]] qmp::client* qmp() noexcept { return qmp_.get(); }
+  [[nodiscard]] bool running() { return proc_.running(); }
+  [[nodiscard]] std::filesystem::path stderr_path() const { return cfg_.dir / "qemu.stderr"; }
+
+ private:
+  /// A start that failed: QEMU's stderr in the error, QEMU gone, files removed.
+  unexpected<error> died(error e) {
+    (void)proc_.wait_for(std::chrono::milliseconds(200));
+    auto code = proc_.poll();
+    proc_.kill();
+    auto tail = proc_.stderr_tail();
+    std::string msg = "qemu: start";
+    if (code) {
+      msg += str_cat(" (QEMU exited with ", *code, ")");
+    }
+    if (!tail.empty()) {
+      e.context += str_cat("; QEMU stderr: ", tail);
+    }
+    if (qmp_) {
+      qmp_->close();
+      qmp_.reset();
+    }
+    cleanup();
+    return unexpected<error>(std::move(e).wrap(msg));
+  }
+
+  void cleanup() {
+    std::error_code ec;
+    std::filesystem::remove(params_.qmp_socket, ec);
+    std::filesystem::remove(params_.agent_socket, ec);
+    if (!cfg_.dir.empty()) {
+      std::filesystem::remove(stderr_path(), ec);
+    }
+  }
+
+  vm_config cfg_;
+  sandbox_params params_;
+  accelerator accel_ = accelerator::tcg;
+  std::string probe_reason_;
+  std::vector<std::string> argv_;
+  child_process proc_;
+  std::unique_ptr<qmp::client> qmp_;
+};
+
+static_assert(driver<vm>);
+static_assert(device_hotplug<vm>);
+
+}  // namespace katana::inline v0::hypervisor::qemu

@@ -1,0 +1,148 @@
+// The QEMU policy against the real QEMU (skipped with a warning when it is not installed): the
+// bounded KVM probe, QMP on a paused VM (status, virtio-blk hot-plug, quit), QEMU's stderr in
+// the error of a failed start, and nothing left behind.
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <unistd.h>
+
+#include <katana/config/load.hpp>
+#include <katana/hypervisor/kvm_probe.hpp>
+#include <katana/hypervisor/process.hpp>
+#include <katana/hypervisor/qemu/qemu.hpp>
+#include <katana/hypervisor/qemu/qmp.hpp>
+#include <katana/testing/fake_hypervisor.hpp>
+
+#include "catch.hpp"
+
+namespace fs = std::filesystem;
+namespace hv = katana::hypervisor;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr const char* qemu_binary = "/usr/bin/qemu-system-x86_64";
+
+struct temp_dir {
+  fs::path path;
+  temp_dir() {
+    std::string t = (fs::temp_directory_path() / "katana-qemu-XXXXXX").string();
+    path = ::mkdtemp(t.data());
+  }
+  ~temp_dir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+};
+
+bool have_qemu() {
+  return ::access(qemu_binary, X_OK) == 0;
+}
+
+}  // namespace
+
+TEST_CASE("the KVM probe answers within its bound", "[qemu]") {
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto r = hv::probe_kvm(1500ms);
+  CHECK(std::chrono::steady_clock::now() - t0 < 3s);
+  CHECK(!r.reason.empty());
+}
+
+TEST_CASE("accelerator = tcg skips the probe; kvm fails when KVM is unusable", "[qemu]") {
+  katana::config::hypervisor_config h;
+  h.accelerator = "tcg";
+  REQUIRE(hv::qemu::resolve_accelerator(h) == hv::qemu::accelerator::tcg);
+  h.accelerator = "kvm";
+  h.kvm_probe_timeout_ms = 1000;
+  const auto r = hv::qemu::resolve_accelerator(h);
+  if (!hv::probe_kvm(1000ms).usable) {
+    REQUIRE(!r);
+    CHECK(r.error().context.find("KVM is not usable") != std::string::npos);
+  }
+}
+
+TEST_CASE("QMP: status, virtio-blk hot-plug and quit on a paused q35 VM", "[qemu]") {
+  if (!have_qemu()) {
+    WARN("skipped: no " << qemu_binary);
+    return;
+  }
+  temp_dir dir;
+  const auto qmp_path = dir.path / "qmp.sock";
+  const auto disk = dir.path / "disk.img";
+  { std::ofstream(disk) << std::string(1 << 20, '\0'); }
+  auto proc = hv::child_process::spawn(
+      {qemu_binary, "-M", "q35", "-accel", "tcg", "-nodefaults", "-display", "none", "-S",
+       "-device", "pci-bridge,bus=pcie.0,id=pci-bridge-0,chassis_nr=1,shpc=off,addr=2", "-qmp",
+       "unix:" + qmp_path.string() + ",server=on,wait=off"},
+      dir.path / "stderr");
+  REQUIRE(proc);
+  auto qmp = hv::qemu::qmp::client::connect(qmp_path, 5s, [&] { return proc->running(); });
+  REQUIRE(qmp);
+  auto st = (*qmp)->status();
+  REQUIRE(st);
+  CHECK(*st == "prelaunch");
+  REQUIRE((*qmp)->execute("blockdev-add",
+                          "{\"node-name\":\"drive-blk0\",\"driver\":\"raw\",\"read-only\":true,"
+                          "\"file\":{\"driver\":\"file\",\"filename\":" +
+                              hv::qemu::qmp::quote(disk.string()) + "}}"));
+  REQUIRE((*qmp)->execute(
+      "device_add",
+      R"({"driver":"virtio-blk-pci","id":"blk0","drive":"drive-blk0","bus":"pci-bridge-0"})"));
+  auto bad = (*qmp)->execute("device_add", R"({"driver":"no-such-device","id":"x"})");
+  REQUIRE(!bad);
+  CHECK(bad.error().context.find("no-such-device") != std::string::npos);
+  REQUIRE((*qmp)->quit());
+  CHECK(proc->wait_for(5s).has_value());
+}
+
+TEST_CASE("QMP connect gives up at once when QEMU exits", "[qemu]") {
+  if (!have_qemu()) {
+    WARN("skipped: no " << qemu_binary);
+    return;
+  }
+  temp_dir dir;
+  auto proc = hv::child_process::spawn({qemu_binary, "-no-such-option"}, dir.path / "stderr");
+  REQUIRE(proc);
+  const auto t0 = std::chrono::steady_clock::now();
+  auto qmp =
+      hv::qemu::qmp::client::connect(dir.path / "qmp.sock", 5s, [&] { return proc->running(); });
+  REQUIRE(!qmp);
+  CHECK(std::chrono::steady_clock::now() - t0 < 4s);
+  CHECK(proc->stderr_tail().find("no-such-option") != std::string::npos);
+}
+
+TEST_CASE("a failed start carries QEMU's stderr and leaves nothing behind", "[qemu]") {
+  if (!have_qemu()) {
+    WARN("skipped: no " << qemu_binary);
+    return;
+  }
+  temp_dir dir;
+  auto cfg = katana::config::embedded_defaults();
+  REQUIRE(cfg);
+  hv::vm_config vc;
+  vc.id = "t1";
+  vc.dir = dir.path / "sb";
+  vc.hypervisor = *cfg->hypervisor();
+  vc.hypervisor.accelerator = "tcg";
+  vc.hypervisor.kernel = (dir.path / "no-such-kernel").string();
+  vc.agent = cfg->agent;
+  hv::qemu::vm q;
+  REQUIRE(q.prepare(vc));
+  auto r = q.start();
+  REQUIRE(!r);
+  CHECK(r.error().context.find("no-such-kernel") != std::string::npos);
+  CHECK(!fs::exists(vc.dir / "qmp.sock"));
+  CHECK(!fs::exists(vc.dir / "agent.sock"));
+  CHECK(!fs::exists(vc.dir / "qemu.stderr"));
+}
+
+TEST_CASE("the fake hypervisor satisfies the driver and hot-plug concepts", "[qemu]") {
+  katana::testing::fake_hypervisor f;
+  REQUIRE(f.prepare({}));
+  REQUIRE(f.start());
+  REQUIRE(f.hotplug_block({.id = "b0", .file = "/x", .read_only = true}));
+  REQUIRE(f.stop());
+  CHECK(f.calls == std::vector<std::string>{"prepare", "start", "hotplug b0", "stop"});
+  CHECK(f.wait(0ms) == 0);
+}
