@@ -16,6 +16,8 @@
 #include <katana/oci/spec_json.hpp>
 #include <katana/oci/validate.hpp>
 
+#include "image_cmd.hpp"
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -136,6 +138,7 @@ status run(args a) {
   if (a.rest.empty() || a.rest.front() == "help" || a.rest.front() == "--help" ||
       a.rest.front() == "-h") {
     std::fputs(usage.data(), a.rest.empty() ? stderr : stdout);
+    std::fputs(katana_ctl::image_usage.data(), a.rest.empty() ? stderr : stdout);
     return a.rest.empty() ? katana::fail(errc::invalid_argument, "no command given")
                           : katana::status{};
   }
@@ -146,6 +149,9 @@ status run(args a) {
     std::printf("katana-ctl %s\nOCI runtime spec %s\n", katana::version_string,
                 katana::oci::spec_version.data());
     return {};
+  }
+  if (cmd == "image") {
+    return katana_ctl::image_command(std::move(a.rest));
   }
   if (cmd == "oci" && !a.rest.empty()) {
     const auto sub = a.rest.front();

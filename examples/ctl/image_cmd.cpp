@@ -1,0 +1,468 @@
+// katana-ctl image build. Steps (each cached, progress on stderr):
+//  1. the kernel package: the version linux-image-amd64 depends on, `apt-get download`ed into
+//     the cache (or taken from apt's archive cache);
+//  2. `dpkg-deb -x` of it;
+//  3. vmlinux: the compressed payload of vmlinuz found by its XZ/ZSTD/GZIP magic and
+//     decompressed with the matching tool until an ELF comes out (scripts/extract-vmlinux);
+//  4. the initrd: a newc cpio written here - sorted, owner 0, mtime 0, so the same inputs give
+//     the same bytes - holding /init (the static katana-agent), the guest's modules with their
+//     dependencies and a modules.dep of just those, and /dev/console.
+#include "image_cmd.hpp"
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+#include <string>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <vector>
+
+#include <katana/core/error.hpp>
+#include <katana/core/str_cat.hpp>
+#include <katana/core/try.hpp>
+
+namespace katana_ctl {
+
+const std::string_view image_usage = R"(
+  image build [--agent PATH] [--output-dir DIR] [--cache-dir DIR] [--kernel-version V]
+                                        build the guest kernel (vmlinux) and initrd
+                                        (default output: /usr/share/katana)
+)";
+
+namespace {
+
+namespace fs = std::filesystem;
+using katana::errc;
+using katana::fail;
+using katana::result;
+using katana::status;
+using katana::str_cat;
+
+void progress(std::string_view what) {
+  std::fprintf(stderr, "image: %.*s\n", static_cast<int>(what.size()), what.data());
+}
+
+std::string sh_quote(std::string_view s) {
+  std::string out = "'";
+  for (const char c : s) {
+    if (c == '\'') {
+      out += "'\\''";
+    } else {
+      out += c;
+    }
+  }
+  return out + "'";
+}
+
+result<std::string> capture(const std::string& cmd) {
+  FILE* p = ::popen(cmd.c_str(), "r");
+  if (p == nullptr) {
+    return katana::fail_errno("popen " + cmd);
+  }
+  std::string out;
+  char buf[4096];
+  std::size_t n = 0;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) {
+    out.append(buf, n);
+  }
+  const int rc = ::pclose(p);
+  if (rc != 0) {
+    return fail(errc::unavailable, str_cat("\"", cmd, "\" failed (status ", rc, ")"));
+  }
+  return out;
+}
+
+status run(const std::string& cmd) {
+  KATANA_TRY(capture(cmd));
+  return {};
+}
+
+result<std::string> read_file(const fs::path& p) {
+  std::ifstream f(p, std::ios::binary);
+  if (!f) {
+    return katana::fail_errno("open " + p.string());
+  }
+  std::stringstream s;
+  s << f.rdbuf();
+  return s.str();
+}
+
+/// The ABI name linux-image-amd64 depends on ("6.1.0-56-amd64").
+result<std::string> default_kernel_version() {
+  const auto deps = KATANA_TRY(capture("apt-cache depends linux-image-amd64 2>/dev/null"));
+  const std::string_view key = "Depends: linux-image-";
+  const auto at = deps.find(key);
+  if (at == std::string::npos) {
+    return fail(errc::not_found, "apt-cache depends linux-image-amd64: no linux-image dependency");
+  }
+  auto end = deps.find_first_of("\n ", at + key.size());
+  return deps.substr(at + key.size(), end - at - key.size());
+}
+
+result<fs::path> fetch_package(const std::string& version, const fs::path& cache) {
+  const std::string pkg = "linux-image-" + version;
+  for (const auto& dir : {cache, fs::path("/var/cache/apt/archives")}) {
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(dir, ec)) {
+      const auto name = e.path().filename().string();
+      if (name.starts_with(pkg + "_") && name.ends_with(".deb")) {
+        progress(str_cat("kernel package ", e.path().string(), " (cached)"));
+        return e.path();
+      }
+    }
+  }
+  progress(str_cat("apt-get download ", pkg));
+  KATANA_TRY(
+      run(str_cat("cd ", sh_quote(cache.string()), " && apt-get download -q ", pkg, " >&2")));
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(cache, ec)) {
+    const auto name = e.path().filename().string();
+    if (name.starts_with(pkg + "_") && name.ends_with(".deb")) {
+      return e.path();
+    }
+  }
+  return fail(errc::not_found, "apt-get download left no " + pkg + " package");
+}
+
+/// scripts/extract-vmlinux: try each compressed stream found in the bzImage until one
+/// decompresses to an ELF.
+status extract_vmlinux(const fs::path& vmlinuz, const fs::path& out) {
+  const auto image = KATANA_TRY(read_file(vmlinuz));
+  struct codec {
+    std::string_view magic;
+    const char* tool;
+  };
+  static constexpr codec codecs[] = {{std::string_view("\xFD"
+                                                       "7zXZ\0",
+                                                       6),
+                                      "xz -dc"},
+                                     {std::string_view("\x28\xB5\x2F\xFD", 4), "zstd -dc"},
+                                     {std::string_view("\x1F\x8B\x08", 3), "gzip -dc"}};
+  const fs::path tmp = out.string() + ".part";
+  for (const auto& c : codecs) {
+    for (auto at = image.find(c.magic); at != std::string::npos; at = image.find(c.magic, at + 1)) {
+      const fs::path payload = out.string() + ".payload";
+      {
+        std::ofstream f(payload, std::ios::binary);
+        f.write(image.data() + at, static_cast<std::streamsize>(image.size() - at));
+      }
+      // Trailing data after the stream makes the tools complain; the output is what counts.
+      (void)std::system(str_cat(c.tool, " ", sh_quote(payload.string()), " > ",
+                                sh_quote(tmp.string()), " 2>/dev/null")
+                            .c_str());
+      std::error_code ec;
+      fs::remove(payload, ec);
+      std::ifstream f(tmp, std::ios::binary);
+      char head[4] = {};
+      f.read(head, 4);
+      if (f && std::memcmp(head,
+                           "\x7F"
+                           "ELF",
+                           4) == 0) {
+        fs::rename(tmp, out, ec);
+        if (ec) {
+          return fail(ec, "rename " + tmp.string());
+        }
+        return {};
+      }
+    }
+  }
+  std::error_code ec;
+  fs::remove(tmp, ec);
+  return fail(errc::parse_error,
+              "no XZ/ZSTD/GZIP stream in " + vmlinuz.string() + " decompresses to an ELF vmlinux");
+}
+
+/// Whether an ELF has no PT_INTERP (a static binary).
+result<bool> is_static_elf(const fs::path& p) {
+  const auto bin = KATANA_TRY(read_file(p));
+  if (bin.size() < 64 ||
+      bin.compare(0, 4,
+                  "\x7F"
+                  "ELF") != 0 ||
+      bin[4] != 2) {
+    return fail(errc::invalid_argument, p.string() + " is not a 64-bit ELF");
+  }
+  std::uint64_t phoff = 0;
+  std::uint16_t phentsize = 0, phnum = 0;
+  std::memcpy(&phoff, bin.data() + 32, 8);
+  std::memcpy(&phentsize, bin.data() + 54, 2);
+  std::memcpy(&phnum, bin.data() + 56, 2);
+  for (std::uint16_t i = 0; i < phnum; ++i) {
+    const auto off = phoff + std::uint64_t{i} * phentsize;
+    if (off + 4 > bin.size()) {
+      break;
+    }
+    std::uint32_t type = 0;
+    std::memcpy(&type, bin.data() + off, 4);
+    if (type == 3) {  // PT_INTERP
+      return false;
+    }
+  }
+  return true;
+}
+
+/// A reproducible newc archive.
+class cpio_writer {
+ public:
+  void dir(const std::string& name) { entry(name, 040755, {}, 0, 0); }
+  void file(const std::string& name, std::string data, unsigned mode) {
+    entry(name, 0100000 | mode, std::move(data), 0, 0);
+  }
+  void char_device(const std::string& name, unsigned major, unsigned minor) {
+    entry(name, 020600, {}, major, minor);
+  }
+  std::string finish() {
+    entry("TRAILER!!!", 0, {}, 0, 0);
+    out_.resize((out_.size() + 511) / 512 * 512, '\0');
+    return std::move(out_);
+  }
+
+ private:
+  void entry(
+      const std::string& name, unsigned mode, std::string data, unsigned rmaj, unsigned rmin) {
+    char hdr[111];
+    std::snprintf(hdr, sizeof hdr, "070701%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X",
+                  ++ino_, mode, 0U, 0U, (mode & 040000) != 0 ? 2U : 1U, 0U,
+                  static_cast<unsigned>(data.size()), 0U, 0U, rmaj, rmin,
+                  static_cast<unsigned>(name.size() + 1), 0U);
+    out_.append(hdr, 110);
+    out_ += name;
+    out_ += '\0';
+    pad();
+    out_ += data;
+    pad();
+  }
+  void pad() { out_.resize((out_.size() + 3) / 4 * 4, '\0'); }
+
+  std::string out_;
+  unsigned ino_ = 0;
+};
+
+/// modules.dep: module path -> its dependencies' paths.
+std::map<std::string, std::vector<std::string>> parse_modules_dep(const std::string& text) {
+  std::map<std::string, std::vector<std::string>> deps;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    const auto colon = line.find(':');
+    if (colon == std::string::npos) {
+      continue;
+    }
+    std::vector<std::string> d;
+    std::istringstream rest(line.substr(colon + 1));
+    std::string w;
+    while (rest >> w) {
+      d.push_back(w);
+    }
+    deps[line.substr(0, colon)] = std::move(d);
+  }
+  return deps;
+}
+
+std::string module_name_of(const std::string& path) {
+  auto name = fs::path(path).filename().string();
+  name = name.substr(0, name.find(".ko"));
+  std::replace(name.begin(), name.end(), '-', '_');
+  return name;
+}
+
+status build(std::vector<std::string_view> args) {
+  std::string agent, out_dir = "/usr/share/katana", cache, version;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const auto a = args[i];
+    const auto value = [&]() -> result<std::string> {
+      if (i + 1 >= args.size()) {
+        return fail(errc::invalid_argument, str_cat(a, " needs a value"));
+      }
+      return std::string(args[++i]);
+    };
+    if (a == "--agent") {
+      agent = KATANA_TRY(value());
+    } else if (a == "--output-dir") {
+      out_dir = KATANA_TRY(value());
+    } else if (a == "--cache-dir") {
+      cache = KATANA_TRY(value());
+    } else if (a == "--kernel-version") {
+      version = KATANA_TRY(value());
+    } else {
+      return fail(errc::invalid_argument, str_cat("image build: unknown argument \"", a, "\""));
+    }
+  }
+  if (cache.empty()) {
+    const char* xdg = std::getenv("XDG_CACHE_HOME");
+    cache = xdg != nullptr && *xdg != '\0'   ? str_cat(xdg, "/katana")
+            : ::geteuid() == 0               ? std::string("/var/cache/katana")
+            : std::getenv("HOME") != nullptr ? str_cat(std::getenv("HOME"), "/.cache/katana")
+                                             : std::string("/tmp/katana-cache");
+  }
+  if (agent.empty()) {
+    if (const char* e = std::getenv("KATANA_AGENT"); e != nullptr) {
+      agent = e;
+    } else {
+      agent = (fs::read_symlink("/proc/self/exe").parent_path() / "katana-agent").string();
+    }
+  }
+  if (!fs::exists(agent)) {
+    return fail(errc::not_found, str_cat("image build: no agent at ", agent,
+                                         " (build katana-agent with -DKATANA_AGENT_STATIC=ON "
+                                         "and pass --agent PATH)"));
+  }
+  if (!KATANA_TRY(is_static_elf(agent))) {
+    return fail(errc::invalid_argument,
+                str_cat("image build: ", agent,
+                        " is dynamically linked; the initrd has no libraries "
+                        "(configure with -DKATANA_AGENT_STATIC=ON)"));
+  }
+  std::error_code ec;
+  fs::create_directories(cache, ec);
+  fs::create_directories(out_dir, ec);
+  if (ec) {
+    return fail(ec, "create " + out_dir);
+  }
+  if (version.empty()) {
+    version = KATANA_TRY(default_kernel_version());
+  }
+  progress("kernel " + version);
+  const fs::path tree = fs::path(cache) / ("linux-image-" + version);
+  if (!fs::exists(tree / "boot" / ("vmlinuz-" + version))) {
+    const auto deb = KATANA_TRY(fetch_package(version, cache));
+    progress("dpkg-deb -x " + deb.string());
+    fs::create_directories(tree, ec);
+    KATANA_TRY(run(str_cat("dpkg-deb -x ", sh_quote(deb.string()), " ", sh_quote(tree.string()))));
+  }
+  const fs::path vmlinux_cache = tree / "vmlinux";
+  if (!fs::exists(vmlinux_cache)) {
+    progress("extracting the uncompressed vmlinux (once)");
+    KATANA_TRY(extract_vmlinux(tree / "boot" / ("vmlinuz-" + version), vmlinux_cache));
+  } else {
+    progress("vmlinux (cached)");
+  }
+  const fs::path vmlinux_out = fs::path(out_dir) / "vmlinux";
+  fs::copy_file(vmlinux_cache, vmlinux_out.string() + ".part", fs::copy_options::overwrite_existing,
+                ec);
+  if (ec) {
+    return fail(ec, "copy vmlinux to " + out_dir);
+  }
+  fs::rename(vmlinux_out.string() + ".part", vmlinux_out, ec);
+
+  progress("initrd: katana-agent as /init and the guest's modules");
+  const fs::path mod_root = tree / "lib" / "modules" / version;
+  if (!fs::exists(mod_root / "modules.dep")) {  // the package leaves that to depmod
+    progress("depmod");
+    KATANA_TRY(run(str_cat("depmod -b ", sh_quote(tree.string()), " ", sh_quote(version))));
+  }
+  const auto deps = parse_modules_dep(KATANA_TRY(read_file(mod_root / "modules.dep")));
+  std::map<std::string, std::string> by_name;  // name -> path in modules.dep
+  for (const auto& [path, d] : deps) {
+    by_name[module_name_of(path)] = path;
+  }
+  static constexpr std::string_view wanted[] = {
+      "virtio_mmio", "virtio_pci", "virtio_console", "virtio_blk", "9pnet_virtio",
+      "9p",          "virtiofs",   "overlay",        "vsock",      "vmw_vsock_virtio_transport"};
+  std::set<std::string> include;
+  std::vector<std::string> todo;
+  for (const auto w : wanted) {
+    if (auto it = by_name.find(std::string(w)); it != by_name.end()) {
+      todo.push_back(it->second);
+    } else {
+      progress(str_cat("note: module ", w, " is not in this kernel's modules (built in?)"));
+    }
+  }
+  while (!todo.empty()) {
+    auto p = todo.back();
+    todo.pop_back();
+    if (!include.insert(p).second) {
+      continue;
+    }
+    for (const auto& d : deps.at(p)) {
+      todo.push_back(d);
+    }
+  }
+  cpio_writer cpio;
+  std::set<std::string> dirs = {"dev", "proc", "sys", "run", "tmp", "lib", "lib/modules"};
+  for (const auto& p : include) {
+    for (auto d = fs::path("lib/modules/" + version + "/" + p).parent_path(); !d.empty();
+         d = d.parent_path()) {
+      dirs.insert(d.string());
+    }
+  }
+  dirs.insert("lib/modules/" + version);
+  // Sorted: parents come before their children.
+  std::map<std::string, int> entries;
+  for (const auto& d : dirs) {
+    entries[d] = 0;
+  }
+  for (const auto& p : include) {
+    entries["lib/modules/" + version + "/" + p] = 1;
+  }
+  entries["lib/modules/" + version + "/modules.dep"] = 2;
+  entries["init"] = 3;
+  entries["dev/console"] = 4;
+  std::string dep_text;
+  for (const auto& p : include) {
+    dep_text += p + ":";
+    for (const auto& d : deps.at(p)) {
+      dep_text += " " + d;
+    }
+    dep_text += "\n";
+  }
+  for (const auto& [name, kind] : entries) {
+    switch (kind) {
+      case 0:
+        cpio.dir(name);
+        break;
+      case 1:
+        cpio.file(
+            name,
+            KATANA_TRY(read_file(mod_root / name.substr(name.find(version) + version.size() + 1))),
+            0644);
+        break;
+      case 2:
+        cpio.file(name, dep_text, 0644);
+        break;
+      case 3:
+        cpio.file(name, KATANA_TRY(read_file(agent)), 0755);
+        break;
+      default:
+        cpio.char_device(name, 5, 1);
+        break;
+    }
+  }
+  const auto archive = cpio.finish();
+  const fs::path initrd = fs::path(out_dir) / "katana-initrd.img";
+  {
+    std::ofstream f(initrd.string() + ".part", std::ios::binary | std::ios::trunc);
+    f.write(archive.data(), static_cast<std::streamsize>(archive.size()));
+    if (!f) {
+      return katana::fail_errno("write " + initrd.string());
+    }
+  }
+  fs::rename(initrd.string() + ".part", initrd, ec);
+  if (ec) {
+    return fail(ec, "rename " + initrd.string());
+  }
+  std::printf("kernel: %s (%ju bytes, %s)\ninitrd: %s (%zu bytes, %zu modules)\n",
+              vmlinux_out.c_str(), static_cast<std::uintmax_t>(fs::file_size(vmlinux_out)),
+              version.c_str(), initrd.c_str(), archive.size(), include.size());
+  return {};
+}
+
+}  // namespace
+
+katana::status image_command(std::vector<std::string_view> args) {
+  if (args.empty() || args.front() != "build") {
+    return fail(errc::invalid_argument, "usage: katana-ctl image build [options]");
+  }
+  args.erase(args.begin());
+  return build(std::move(args));
+}
+
+}  // namespace katana_ctl
