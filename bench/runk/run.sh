@@ -13,7 +13,7 @@ N=100
 JSON=""
 while [ $# -gt 0 ]; do
   case "$1" in
-    --katana-runk) KRUNK="$2"; shift 2 ;;
+    --katana-runk) KRUNK=$(realpath "$2"); shift 2 ;;
     -n) N="$2"; shift 2 ;;
     --json) JSON="$2"; shift 2 ;;
     *) echo "usage: $0 [--katana-runk PATH] [-n N] [--json FILE]" >&2; exit 2 ;;
