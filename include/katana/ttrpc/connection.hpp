@@ -2,7 +2,9 @@
 // Not thread-safe: use it from one strand (the stream's executor).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <deque>
 #include <memory>
 #include <string>
@@ -66,12 +68,12 @@ class basic_connection : public std::enable_shared_from_this<basic_connection<St
   task<result<frame>> read_frame() {
     for (;;) {
       if (skip_ > 0) {
-        const auto n = std::min<std::size_t>(skip_, buf_.size() - begin_);
+        const auto n = std::min<std::size_t>(skip_, end_ - begin_);
         begin_ += n;
         skip_ -= n;
       }
       if (skip_ == 0) {
-        const auto out = frame_decoder::next(std::string_view(buf_).substr(begin_));
+        const auto out = frame_decoder::next(std::string_view(buf_.get() + begin_, end_ - begin_));
         if (out.what == frame_decoder::event::frame) {
           frame f{out.header, std::string(out.data), false};
           begin_ += out.consumed;
@@ -85,22 +87,36 @@ class basic_connection : public std::enable_shared_from_this<basic_connection<St
       }
       // Need more bytes: compact, then read what the peer has.
       if (begin_ > 0) {
-        buf_.erase(0, begin_);
+        std::memmove(buf_.get(), buf_.get() + begin_, end_ - begin_);
+        end_ -= begin_;
         begin_ = 0;
       }
-      const auto old = buf_.size();
-      buf_.resize(old + read_chunk);
+      if (end_ == 0 && cap_ > 4 * read_chunk) {
+        buf_.reset();  // drop what a large message left behind
+        cap_ = 0;
+      }
+      if (cap_ - end_ < read_chunk) {
+        // Grow without zero-filling: a frame can be up to 4 MiB.
+        const auto cap = std::max(cap_ * 2, end_ + read_chunk);
+        auto bigger = std::make_unique_for_overwrite<char[]>(cap);
+        if (end_ > 0) {
+          std::memcpy(bigger.get(), buf_.get(), end_);
+        }
+        buf_ = std::move(bigger);
+        cap_ = cap;
+      }
+      const auto old = end_;
       std::error_code ec;
       boost::system::error_code bec;
       const auto n =
-          co_await stream_.async_read_some(asio::buffer(buf_.data() + old, read_chunk),
+          co_await stream_.async_read_some(asio::buffer(buf_.get() + old, cap_ - old),
                                            asio::redirect_error(asio::use_awaitable, bec));
-      buf_.resize(old + n);
+      end_ = old + n;
       if (bec) {
         ec = bec;
         if (bec == asio::error::eof || bec == asio::error::connection_reset ||
             bec == asio::error::broken_pipe) {
-          const bool mid_frame = !buf_.empty() || skip_ > 0;
+          const bool mid_frame = end_ > begin_ || skip_ > 0;
           co_return fail(errc::unavailable,
                          mid_frame ? "ttrpc: connection closed in the middle of a frame"
                                    : "ttrpc: connection closed by peer");
@@ -158,8 +174,10 @@ class basic_connection : public std::enable_shared_from_this<basic_connection<St
 
   Stream stream_;
   bool open_ = true;
-  std::string buf_;
+  std::unique_ptr<char[]> buf_;  // [begin_, end_) holds unread bytes
+  std::size_t cap_ = 0;
   std::size_t begin_ = 0;
+  std::size_t end_ = 0;
   std::size_t skip_ = 0;
   std::deque<std::string> queue_;
   bool writing_ = false;
