@@ -1,11 +1,13 @@
 // End-to-end container tests: real namespaces, mounts, seccomp, hooks. They need root and
 // /bin/busybox (busybox-static) and warn + return otherwise.
+#include <atomic>
 #include <chrono>
 #include <fstream>
 #include <poll.h>
 #include <string>
 #include <thread>
 #include <unistd.h>
+#include <vector>
 
 #include <katana/container/container.hpp>
 
@@ -347,4 +349,51 @@ TEST_CASE("container: a user namespace maps root to 100000", "[root]") {
   CHECK(out.find("proc=yes") != std::string::npos);
   CHECK(out.find("null=yes") != std::string::npos);
   REQUIRE(c->destroy());
+}
+
+TEST_CASE("container: destroy kills a created container and runs poststop hooks", "[root]") {
+  KATANA_REQUIRE_ROOT();
+  bundle b;
+  const auto marker = b.dir / "poststop.json";
+  oci::spec spec = busybox_spec("exit 0");
+  oci::hooks hooks;
+  hooks.poststop = {make_hook("/bin/sh", {"sh", "-c", "cat > " + marker.native()})};
+  spec.hooks = hooks;
+  auto c = kc::container::create(spec, options(b));
+  if (!c) {
+    FAIL(c.error().message());
+  }
+  const int pid = c->pid();
+  CHECK(c->status() == kc::runtime_status::created);
+  REQUIRE(c->destroy());
+  CHECK(::kill(pid, 0) == -1);
+  CHECK_FALSE(std::filesystem::exists(b.state));
+  const std::string st = katana_test::read_text(marker);
+  CHECK(st.find("\"status\":\"stopped\"") != std::string::npos);
+  CHECK(b.output().empty());  // never exec'd
+}
+
+TEST_CASE("container: launching from a busy multithreaded process does not deadlock", "[root]") {
+  KATANA_REQUIRE_ROOT();
+  bundle b;
+  std::atomic<bool> stop{false};
+  // Threads hammering malloc: a post-fork allocation would hang on their arena locks.
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 3; ++t) {
+    threads.emplace_back([&stop] {
+      while (!stop.load(std::memory_order_relaxed)) {
+        std::vector<std::string> v(64, std::string(100, 'x'));
+        v.clear();
+      }
+    });
+  }
+  auto join = katana::scope_exit([&] {
+    stop = true;
+    for (auto& t : threads) {
+      t.join();
+    }
+  });
+  for (int i = 0; i < 5; ++i) {
+    CHECK(run_to_exit(busybox_spec("exit 7"), options(b, "ct" + std::to_string(i))) == 7);
+  }
 }
