@@ -17,6 +17,9 @@
 #include <katana/oci/validate.hpp>
 
 #include "image_cmd.hpp"
+#if KATANA_CTL_VM
+#include "vm_cmd.hpp"
+#endif
 
 namespace {
 
@@ -139,6 +142,9 @@ status run(args a) {
       a.rest.front() == "-h") {
     std::fputs(usage.data(), a.rest.empty() ? stderr : stdout);
     std::fputs(katana_ctl::image_usage.data(), a.rest.empty() ? stderr : stdout);
+#if KATANA_CTL_VM
+    std::fputs(katana_ctl::vm_usage.data(), a.rest.empty() ? stderr : stdout);
+#endif
     return a.rest.empty() ? katana::fail(errc::invalid_argument, "no command given")
                           : katana::status{};
   }
@@ -150,6 +156,14 @@ status run(args a) {
                 katana::oci::spec_version.data());
     return {};
   }
+#if KATANA_CTL_VM
+  if (cmd == "vm") {
+    auto code = KATANA_TRY(katana_ctl::vm_command(std::move(a.rest)));
+    std::fflush(stdout);
+    std::fflush(stderr);
+    std::exit(code);
+  }
+#endif
   if (cmd == "image") {
     return katana_ctl::image_command(std::move(a.rest));
   }

@@ -1,0 +1,259 @@
+// katana-ctl vm run --rootfs DIR [--config F] [--keep] -- CMD ARGS: one container in a sandbox
+// VM, composed directly (no containerd): boot, share the rootfs over 9p, CreateSandbox,
+// CreateContainer, StartContainer, stream stdout/stderr, WaitProcess, DestroySandbox, tear down;
+// exits with the container's exit code.
+#include "vm_cmd.hpp"
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <unistd.h>
+
+#include <katana/agent/copy_file.hpp>
+#include <katana/config/load.hpp>
+#include <katana/oci/default_spec.hpp>
+#include <katana/sandbox/sandbox.hpp>
+#include <katana/ttrpc/transport.hpp>
+
+// convert.hpp first: it #undefs glibc's major/minor before agent.pb.h.
+#include "convert.hpp"
+// clang-format off
+#include "agent.ttrpc.hpp"
+// clang-format on
+
+namespace katana_ctl {
+
+const std::string_view vm_usage = R"(
+  vm run --rootfs DIR [--config F] [--keep] -- CMD ARGS
+                                        run CMD in a container in a sandbox VM; exits with its
+                                        exit code (--keep keeps the sandbox directory)
+)";
+
+namespace {
+
+namespace fs = std::filesystem;
+namespace kt = katana::ttrpc;
+using katana::errc;
+using katana::fail;
+using katana::result;
+using katana::status;
+using katana::str_cat;
+using katana::task;
+using namespace std::chrono_literals;
+
+double since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+template <class Read>
+task<void> pump(Read read, std::FILE* out) {
+  for (;;) {
+    auto r = co_await read();
+    if (!r || r->data().empty()) {
+      co_return;
+    }
+    std::fwrite(r->data().data(), 1, r->data().size(), out);
+    std::fflush(out);
+  }
+}
+
+task<result<int>> converse(kt::unix_socket sock,
+                           std::string sid,
+                           std::string cid,
+                           katana::oci::spec spec,
+                           katana::sharedfs::guest_mount share,
+                           bool timing,
+                           std::chrono::steady_clock::time_point t0) {
+  grpc::agent_service_client<kt::unix_socket> agent{kt::unix_client(std::move(sock))};
+  const auto opts = [](auto t) {
+    kt::call_options o;
+    o.timeout = t;
+    return o;
+  };
+  grpc::CreateSandboxRequest cs;
+  cs.set_sandbox_id(sid);
+  cs.set_hostname("katana");
+  auto* st = cs.add_storages();
+  st->set_driver(share.driver);
+  st->set_source(share.source);
+  st->set_fstype(share.fstype);
+  for (const auto& o : share.options) {
+    st->add_options(o);
+  }
+  st->set_mount_point(share.mount_point);
+  auto r_create_sandbox = co_await agent.create_sandbox(cs, opts(90s));
+  if (!r_create_sandbox) {
+    co_return katana::unexpected<katana::error>(r_create_sandbox.error());
+  }
+  if (timing) {
+    std::fprintf(stderr, "vm: agent ready (CreateSandbox done) at %.3f s\n", since(t0));
+  }
+  grpc::CreateContainerRequest cc;
+  cc.set_container_id(cid);
+  cc.set_exec_id(cid);
+  *cc.mutable_oci() = katana::agent::convert::to_pb(spec);
+  auto r_create_container = co_await agent.create_container(cc, opts(60s));
+  if (!r_create_container) {
+    co_return katana::unexpected<katana::error>(r_create_container.error());
+  }
+  grpc::StartContainerRequest sc;
+  sc.set_container_id(cid);
+  auto r_start_container = co_await agent.start_container(sc, opts(60s));
+  if (!r_start_container) {
+    co_return katana::unexpected<katana::error>(r_start_container.error());
+  }
+
+  auto ex = co_await katana::asio::this_coro::executor;
+  const auto reader = [&agent, cid](bool err) {
+    return [&agent, cid, err]() -> task<result<grpc::ReadStreamResponse>> {
+      grpc::ReadStreamRequest r;
+      r.set_container_id(cid);
+      r.set_exec_id(cid);
+      r.set_len(32768);
+      co_return err ? co_await agent.read_stderr(r) : co_await agent.read_stdout(r);
+    };
+  };
+  auto done_out = std::make_shared<bool>(false);
+  auto done_err = std::make_shared<bool>(false);
+  katana::asio::co_spawn(ex, pump(reader(false), stdout),
+                         [done_out](std::exception_ptr) { *done_out = true; });
+  katana::asio::co_spawn(ex, pump(reader(true), stderr),
+                         [done_err](std::exception_ptr) { *done_err = true; });
+  grpc::WaitProcessRequest wp;
+  wp.set_container_id(cid);
+  wp.set_exec_id(cid);
+  auto wr = co_await agent.wait_process(wp);
+  if (!wr) {
+    co_return katana::unexpected<katana::error>(wr.error());
+  }
+  const auto& w = *wr;
+  // Let the readers drain what the process wrote before it exited.
+  katana::asio::steady_timer t(ex);
+  for (int i = 0; i < 100 && !(*done_out && *done_err); ++i) {
+    t.expires_after(20ms);
+    co_await t.async_wait(katana::asio::use_awaitable);
+  }
+  if (timing) {
+    std::fprintf(stderr, "vm: container exited (%d) at %.3f s\n", w.status(), since(t0));
+  }
+  grpc::DestroySandboxRequest ds;
+  (void)co_await agent.destroy_sandbox(ds, opts(10s));
+  co_return static_cast<int>(w.status());
+}
+
+}  // namespace
+
+katana::result<int> vm_command(std::vector<std::string_view> args) {
+  if (args.empty() || args.front() != "run") {
+    return fail(errc::invalid_argument, "usage: katana-ctl vm run --rootfs DIR -- CMD ARGS");
+  }
+  args.erase(args.begin());
+  std::string rootfs, config_file;
+  bool keep = false, timing = false;
+  std::vector<std::string> cmd;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const auto a = args[i];
+    if (a == "--") {
+      cmd.assign(args.begin() + static_cast<std::ptrdiff_t>(i) + 1, args.end());
+      break;
+    }
+    if ((a == "--rootfs" || a == "--config") && i + 1 < args.size()) {
+      (a == "--rootfs" ? rootfs : config_file) = std::string(args[++i]);
+    } else if (a == "--keep") {
+      keep = true;
+    } else if (a == "--timing") {
+      timing = true;
+    } else {
+      return fail(errc::invalid_argument, str_cat("vm run: unexpected argument \"", a, "\""));
+    }
+  }
+  if (rootfs.empty() || cmd.empty()) {
+    return fail(errc::invalid_argument, "vm run needs --rootfs DIR and -- CMD");
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  katana::config::load_options lo;
+  if (!config_file.empty()) {
+    lo.path = config_file;
+  }
+  auto loaded = KATANA_TRY(katana::config::load(lo));
+  auto& cfg = loaded.config;
+  const auto* h = cfg.hypervisor();
+  if (h == nullptr) {
+    return fail(errc::invalid_config, "no hypervisor selected");
+  }
+  const std::string sid = str_cat("vm-", ::getpid());
+  katana::hypervisor::vm_config vc;
+  vc.id = sid;
+  vc.dir = fs::path("/run/katana/vm") / sid;
+  vc.hypervisor = *h;
+  vc.agent = cfg.agent;
+  katana::sandbox::qemu_9p_sandbox sb(vc);
+  sb.keep_directory(keep);
+  if (auto r = sb.start(); !r) {
+    return katana::unexpected<katana::error>(std::move(r).error().wrap("vm run: boot"));
+  }
+  if (timing) {
+    std::fprintf(stderr, "vm: QEMU up (QMP answered) at %.3f s, accel %s\n", since(t0),
+                 std::string(to_string(sb.hypervisor().accel())).c_str());
+  }
+  const std::string cid = "c0";
+  auto guest_root = KATANA_TRY(sb.share_rootfs(cid, fs::absolute(rootfs)));
+  auto spec = katana::oci::default_spec();
+  spec.process->args = cmd;
+  spec.process->terminal = false;
+  spec.root = katana::oci::root{.path = guest_root, .readonly = false};
+
+  katana::asio::io_context io;
+  std::optional<result<int>> outcome;
+  katana::asio::co_spawn(
+      io,
+      [&]() -> task<void> {
+        const auto addr = sb.agent_address().substr(7);  // unix://
+        std::optional<kt::unix_socket> sock;
+        for (int i = 0; i < 200 && !sock; ++i) {
+          auto s = co_await kt::connect_unix(addr);
+          if (s) {
+            sock.emplace(std::move(*s));
+          } else {
+            katana::asio::steady_timer t(io);
+            t.expires_after(50ms);
+            co_await t.async_wait(katana::asio::use_awaitable);
+          }
+        }
+        if (!sock) {
+          outcome = fail(errc::unavailable, "vm run: cannot connect to the agent socket");
+          co_return;
+        }
+        outcome = co_await converse(std::move(*sock), sid, cid, spec,
+                                    sb.shared_fs().guest_storage(), timing, t0);
+      },
+      [&](std::exception_ptr e) {
+        if (e && !outcome) {
+          outcome = fail(errc::internal, "vm run: exception");
+        }
+      });
+  const auto deadline = std::chrono::steady_clock::now() + 300s;
+  while (!outcome && std::chrono::steady_clock::now() < deadline) {
+    io.run_one_for(100ms);
+    if (!sb.hypervisor().running()) {
+      break;
+    }
+  }
+  if (!outcome) {
+    outcome = fail(errc::timeout, "vm run: the VM ended or the agent did not answer");
+  }
+  if (!*outcome) {
+    const auto tail =
+        katana::hypervisor::child_process::read_tail(sb.hypervisor().console_log(), 2000);
+    std::fprintf(stderr, "vm: console log tail:\n%s\n", tail.c_str());
+  }
+  (void)sb.stop();
+  if (timing) {
+    std::fprintf(stderr, "vm: torn down at %.3f s\n", since(t0));
+  }
+  return std::move(*outcome);
+}
+
+}  // namespace katana_ctl

@@ -1,0 +1,17 @@
+// katana-ctl vm run: a container in a sandbox VM (QEMU + katana-agent), without containerd.
+#pragma once
+
+#include <string_view>
+#include <vector>
+
+#include <katana/core/error.hpp>
+
+namespace katana_ctl {
+
+extern const std::string_view vm_usage;
+
+/// `katana-ctl vm run --rootfs DIR [--config F] -- CMD ARGS`; args excludes "vm". Returns the
+/// container's exit code.
+katana::result<int> vm_command(std::vector<std::string_view> args);
+
+}  // namespace katana_ctl
