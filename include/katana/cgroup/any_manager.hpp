@@ -83,6 +83,9 @@ static_assert(manager<any_manager> && has_stats<any_manager>);
 
 struct selection {
   driver requested = driver::cgroupfs;
+  /// requested: a flag or option asked for it; path_style: implied by a systemd-style
+  /// cgroupsPath (driver_for_path), which falls back to cgroupfs when systemd is not running.
+  driver_origin origin = driver_origin::requested;
   /// The guest agent runs as PID 1: no systemd, so always cgroupfs.
   bool agent_is_init = false;
   /// --no-cgroups: the noop manager.
@@ -99,13 +102,10 @@ inline result<any_manager> make_any_manager(const selection& s) {
     return any_manager(noop{});
   }
   const driver d =
-      KATANA_TRY(resolve_driver(s.requested, s.agent_is_init, systemd_running(), s.log));
+      KATANA_TRY(resolve_driver(s.requested, s.agent_is_init, systemd_running(), s.log, s.origin));
   if (d == driver::systemd) {
     return fail(errc::unsupported,
                 "the systemd cgroup driver is not implemented yet; use the cgroupfs driver");
-  }
-  if (s.requested == driver::systemd) {
-    s.log.info("using the cgroupfs cgroup driver", {{"requested", "systemd"}});
   }
   const host_layout layout = KATANA_TRY(probe_host(s.cgroup_root));
   switch (layout.mode) {

@@ -154,13 +154,19 @@ inline bool systemd_running() {
   return ::lstat("/run/systemd/system", &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-/// The driver to use for a request. The agent as PID 1 (no systemd in the guest) always gets
-/// cgroupfs, whatever the host asked for (Kata's init_mode fix). Elsewhere an explicit systemd
-/// request on a host without systemd is an error naming the cause; it never crashes.
+/// Where a systemd request came from: asked for explicitly (a --systemd-cgroup flag, a
+/// configuration option), or implied by a cgroupsPath in systemd's form (the Kata agent's rule).
+enum class driver_origin { requested, path_style };
+
+/// The driver to use. The agent as PID 1 (no systemd in the guest) always gets cgroupfs,
+/// whatever the host asked for (Kata's init_mode fix), and says so. Elsewhere, on a host
+/// without systemd, a systemd path style falls back to cgroupfs with a log line, while an
+/// explicit systemd request is an error naming the cause. Never crashes.
 inline result<driver> resolve_driver(driver requested,
                                      bool agent_is_init,
                                      bool systemd_is_running,
-                                     const logging::logger& log) {
+                                     const logging::logger& log,
+                                     driver_origin origin = driver_origin::requested) {
   if (requested == driver::cgroupfs) {
     return driver::cgroupfs;
   }
@@ -171,6 +177,12 @@ inline result<driver> resolve_driver(driver requested,
     return driver::cgroupfs;
   }
   if (!systemd_is_running) {
+    if (origin == driver_origin::path_style) {
+      log.info(
+          "cgroupsPath is in systemd's slice:prefix:name form, but systemd is not running: "
+          "using cgroupfs");
+      return driver::cgroupfs;
+    }
     return fail(errc::unsupported,
                 "the systemd cgroup driver was requested, but systemd is not running on this host "
                 "(/run/systemd/system is missing); use the cgroupfs driver");
@@ -178,6 +190,7 @@ inline result<driver> resolve_driver(driver requested,
   return driver::systemd;
 }
 
+/// resolve_driver for this host (sd_booted) without logging; an explicit request.
 inline result<driver> resolve_driver(driver requested, bool agent_is_init) {
   return resolve_driver(requested, agent_is_init, systemd_running(), detail::null_logger());
 }

@@ -94,6 +94,14 @@ TEST_CASE("make_any_manager picks the host's policy", "[cgroup][any]") {
     CHECK(sd.error().code == errc::unsupported);
     CHECK(sd.error().message().find("systemd is not running") != std::string::npos);
   }
+  if (!cgroup::systemd_running() &&
+      katana_test::cg::layout().mode != cgroup::hierarchy_mode::none) {
+    // A systemd-style cgroupsPath without systemd: cgroupfs.
+    auto implied =
+        cgroup::make_any_manager({.requested = cgroup::driver_for_path("system.slice:katana:abc"),
+                                  .origin = cgroup::driver_origin::path_style});
+    CHECK(implied);
+  }
   // The agent as init: systemd requests become cgroupfs.
   auto init =
       cgroup::make_any_manager({.requested = cgroup::driver::systemd, .agent_is_init = true});

@@ -120,6 +120,15 @@ TEST_CASE("resolve_driver: init forces cgroupfs, a missing systemd is an error v
   CHECK(no_systemd.error().code == errc::unsupported);
   CHECK(no_systemd.error().message().find("systemd is not running") != std::string::npos);
 
+  // A systemd-style path only implies systemd: without it, cgroupfs and a log line.
+  lines.clear();
+  CHECK(*cgroup::resolve_driver(driver::systemd, false, false, log,
+                                cgroup::driver_origin::path_style) == driver::cgroupfs);
+  REQUIRE(lines.size() == 1);
+  CHECK(lines[0].find("systemd is not running: using cgroupfs") != std::string::npos);
+  CHECK(*cgroup::resolve_driver(driver::systemd, false, true, log,
+                                cgroup::driver_origin::path_style) == driver::systemd);
+
   // The host overload agrees with sd_booted(3) here.
   auto host = cgroup::resolve_driver(driver::systemd, false);
   CHECK(host.has_value() == cgroup::systemd_running());
