@@ -16,6 +16,7 @@
 #include <katana/oci/spec_json.hpp>
 #include <katana/oci/validate.hpp>
 
+#include "agent_cmd.hpp"
 #include "image_cmd.hpp"
 #if KATANA_CTL_VM
 #include "vm_cmd.hpp"
@@ -145,6 +146,7 @@ status run(args a) {
 #if KATANA_CTL_VM
     std::fputs(katana_ctl::vm_usage.data(), a.rest.empty() ? stderr : stdout);
 #endif
+    std::fputs(katana_ctl::agent_usage.data(), a.rest.empty() ? stderr : stdout);
     return a.rest.empty() ? katana::fail(errc::invalid_argument, "no command given")
                           : katana::status{};
   }
@@ -155,6 +157,9 @@ status run(args a) {
     std::printf("katana-ctl %s\nOCI runtime spec %s\n", katana::version_string,
                 katana::oci::spec_version.data());
     return {};
+  }
+  if (cmd == "agent") {
+    return katana_ctl::agent_command(std::move(a.rest));
   }
 #if KATANA_CTL_VM
   if (cmd == "vm") {
