@@ -9,11 +9,13 @@
 #include <cerrno>
 #include <chrono>
 #include <csignal>
+#include <cstdio>
 #include <fcntl.h>
 #include <filesystem>
 #include <functional>
 #include <poll.h>
 #include <string>
+#include <string_view>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -58,6 +60,25 @@ struct exec_options {
   int stdio[3] = {-1, -1, -1};
   std::function<status(int pid)> join_cgroups;
 };
+
+/// A JSON string literal of `s`.
+inline std::string json_quote(std::string_view s) {
+  std::string out = "\"";
+  for (const char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += ch;
+    } else if (c < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", c);
+      out += buf;
+    } else {
+      out += ch;
+    }
+  }
+  return out + "\"";
+}
 
 /// Is /sys/fs/cgroup a cgroup2 mount (unified hierarchy)?
 inline bool host_is_cgroup2() {
@@ -312,8 +333,14 @@ class basic_container {
       }
       console = KATANA_TRY(connect_console_socket(opt.console_socket));
     }
+    unique_fd listener;
+    if (spec.linux_ && spec.linux_->seccomp && !spec.linux_->seccomp->listener_path.empty()) {
+      listener = KATANA_TRY(connect_console_socket(spec.linux_->seccomp->listener_path),
+                            "seccomp listener");
+    }
     prepare_options po;
     po.mode = mode;
+    po.seccomp_listener = listener.get();
     po.bundle = bundle;
     po.rootfs = rootfs;
     po.exec_fifo = fifo.get();
@@ -339,6 +366,15 @@ class basic_container {
       std::vector<unique_fd> fds;
       fds.push_back(KATANA_TRY(hook_state_fd(oci_state(s, runtime_status::creating))));
       fds.push_back(KATANA_TRY(hook_state_fd(oci_state(s, runtime_status::created))));
+      if (listener) {
+        const std::string metadata =
+            spec.linux_ ? spec.linux_->seccomp->listener_metadata : std::string{};
+        fds.push_back(KATANA_TRY(memfd_with(
+            "katana-seccomp-state",
+            str_cat("{\"ociVersion\":\"", oci::spec_version, "\",\"fds\":[\"seccompFd\"],\"pid\":",
+                    pid, ",\"metadata\":", json_quote(metadata),
+                    ",\"state\":", oci::to_json(oci_state(s, runtime_status::creating)), "}"))));
+      }
       return fds;
     };
     S sys{};

@@ -251,7 +251,10 @@ class init_steps {
     return true;
   }
 
-  bool load_seccomp(init_failure& f) noexcept {
+  /// Loads the filter. With SECCOMP_FILTER_FLAG_NEW_LISTENER the kernel returns the notify fd,
+  /// which goes to linux.seccomp.listenerPath with the container process state (read from
+  /// `listener_state`, a memfd the parent prepared) as the message, as runc does.
+  bool load_seccomp(init_failure& f, int listener_state = -1) noexcept {
     if (c_.seccomp == nullptr) {
       return true;
     }
@@ -259,7 +262,20 @@ class init_steps {
     if (rc < 0) {
       return init_detail::fail(f, rc, "load seccomp filter", nullptr);
     }
-    // With SECCOMP_FILTER_FLAG_NEW_LISTENER the result is the notify fd; nobody takes it yet.
+    if (rc > 0 && c_.seccomp_listener >= 0) {
+      char state[16384]{};
+      const ssize_t n =
+          listener_state >= 0 ? ::pread(listener_state, state, sizeof state - 1, 0) : -1;
+      if (n <= 0) {
+        return init_detail::fail(f, n < 0 ? errno : ENODATA, "read seccomp listener state",
+                                 nullptr);
+      }
+      const int sent = init_detail::send_fd(c_.seccomp_listener, state, rc);
+      s_.close(c_.seccomp_listener);
+      if (sent < 0) {
+        return init_detail::fail(f, sent, "send seccomp notify fd to the listener", nullptr);
+      }
+    }
     if (rc > 0) {
       s_.close(rc);
     }
@@ -708,8 +724,9 @@ class init_process {
     init_failure f;
     // Wait for the parent: cgroups joined, hook state documents attached.
     sync_message m;
-    int state_fds[2] = {-1, -1};
-    if (init_detail::recv_message(c_.sync_fd, m, state_fds, 2) < 0 || m.type != sync_type::go) {
+    // [createContainer state, startContainer state, seccomp listener state]
+    int state_fds[3] = {-1, -1, -1};
+    if (init_detail::recv_message(c_.sync_fd, m, state_fds, 3) < 0 || m.type != sync_type::go) {
       ::_exit(1);
     }
     for (int i = 0; i < 3; ++i) {
@@ -753,7 +770,7 @@ class init_process {
       die(f);
     }
     // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: before the capabilities go.
-    if (!c_.no_new_privileges && !steps.load_seccomp(f)) {
+    if (!c_.no_new_privileges && !steps.load_seccomp(f, state_fds[2])) {
       die(f);
     }
     if (!steps.credentials(f)) {
@@ -781,14 +798,14 @@ class init_process {
     if (!run_hooks(c_.start_container_hooks, state_fds[1], f)) {
       die(f);
     }
+    // As close to execve as possible.
+    if (c_.no_new_privileges && !steps.load_seccomp(f, state_fds[2])) {
+      die(f);
+    }
     for (const int fd : state_fds) {
       if (fd >= 0) {
         ::close(fd);
       }
-    }
-    // As close to execve as possible.
-    if (c_.no_new_privileges && !steps.load_seccomp(f)) {
-      die(f);
     }
     steps.exec(f);
     die(f);

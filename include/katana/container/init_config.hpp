@@ -154,6 +154,7 @@ struct init_config {
   std::span<const char* const> exec_candidates;  // PATH lookup results, tried in order
   const sock_fprog* seccomp = nullptr;
   unsigned long seccomp_flags = 0;
+  int seccomp_listener = -1;  // connected to linux.seccomp.listenerPath (SCMP_ACT_NOTIFY)
   // terminal
   bool terminal = false;
   int console_socket = -1;
@@ -208,6 +209,7 @@ struct prepare_options {
   int join_pid = 0;              // exec: the container init whose namespaces are joined
   int exec_fifo = -1;            // create: O_PATH fd of <state dir>/exec.fifo
   int console_socket = -1;       // terminal: connected --console-socket
+  int seccomp_listener = -1;     // connected linux.seccomp.listenerPath
   int stdio[3] = {-1, -1, -1};   // the process's stdin/stdout/stderr (-1: the caller's)
   host_facts host;
 };
@@ -490,6 +492,7 @@ inline result<std::unique_ptr<prepared_init>> prepare_init(const oci::spec& spec
     p.seccomp_prog_ = p.seccomp->prog();
     c.seccomp = &p.seccomp_prog_;
     c.seccomp_flags = p.seccomp->flags;
+    c.seccomp_listener = opt.seccomp_listener;
   }
   c.terminal = proc.terminal;
   if (proc.terminal && opt.console_socket < 0) {

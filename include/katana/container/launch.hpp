@@ -43,7 +43,8 @@ struct launch_callbacks {
   std::function<status(int pid)> join_cgroups;
   /// prestart + createRuntime hooks, after the rootfs is mounted and before pivot_root.
   std::function<status(int pid)> create_runtime;
-  /// Descriptors the init's hooks read as stdin: [createContainer, startContainer].
+  /// Descriptors the init reads: [createContainer hook state, startContainer hook state,
+  /// seccomp listener message].
   std::function<result<std::vector<unique_fd>>(int pid)> hook_states;
 };
 

@@ -3,8 +3,10 @@
 #include <atomic>
 #include <chrono>
 #include <fstream>
+#include <linux/seccomp.h>
 #include <poll.h>
 #include <string>
+#include <sys/ioctl.h>
 #include <thread>
 #include <unistd.h>
 #include <vector>
@@ -396,4 +398,47 @@ TEST_CASE("container: launching from a busy multithreaded process does not deadl
   for (int i = 0; i < 5; ++i) {
     CHECK(run_to_exit(busybox_spec("exit 7"), options(b, "ct" + std::to_string(i))) == 7);
   }
+}
+
+TEST_CASE("container: SCMP_ACT_NOTIFY sends the notify fd to the listener", "[root]") {
+  KATANA_REQUIRE_ROOT();
+  bundle b;
+  const auto sock = b.dir / "seccomp.sock";
+  auto listener = kc::listen_console_socket(sock);
+  REQUIRE(listener);
+  oci::spec spec = busybox_spec("mkdir /tmp/notified 2>&1; echo done");
+  spec.process->no_new_privileges = true;
+  oci::linux_seccomp sc;
+  sc.default_action = "SCMP_ACT_ALLOW";
+  sc.listener_path = sock.native();
+  sc.listener_metadata = "meta \"data\"";
+  oci::linux_syscall notify;
+  notify.names = {"mkdir", "mkdirat"};
+  notify.action = "SCMP_ACT_NOTIFY";
+  sc.syscalls = {notify};
+  spec.linux_->seccomp = sc;
+  auto c = kc::container::run(spec, options(b));
+  if (!c) {
+    FAIL(c.error().message());
+  }
+  auto got = kc::accept_console(listener->get());
+  REQUIRE(got);
+  INFO(got->name);
+  CHECK(got->name.find("\"fds\":[\"seccompFd\"]") != std::string::npos);
+  CHECK(got->name.find("\"metadata\":\"meta \\\"data\\\"\"") != std::string::npos);
+  CHECK(got->name.find("\"pid\":" + std::to_string(c->pid())) != std::string::npos);
+  // Answer the one notification: EROFS.
+  seccomp_notif req{};
+  REQUIRE(::ioctl(got->fd.get(), SECCOMP_IOCTL_NOTIF_RECV, &req) == 0);
+  seccomp_notif_resp resp{};
+  resp.id = req.id;
+  resp.error = -EROFS;
+  REQUIRE(::ioctl(got->fd.get(), SECCOMP_IOCTL_NOTIF_SEND, &resp) == 0);
+  auto code = c->wait();
+  REQUIRE(code);
+  const std::string out = b.output();
+  INFO(out);
+  CHECK(out.find("Read-only file system") != std::string::npos);
+  CHECK(out.find("done") != std::string::npos);
+  REQUIRE(c->destroy());
 }
