@@ -86,4 +86,7 @@ inline constexpr id host_id = id::s390x;
 #error "katana supports x86_64, aarch64, ppc64le and s390x hosts"
 #endif
 
+/// The architecture katana is compiled for (guests run the host's architecture).
+using host_arch = host;
+
 }  // namespace katana::inline v0::arch

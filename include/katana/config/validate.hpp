@@ -66,7 +66,7 @@ inline std::uint64_t round_up(std::uint64_t v, std::uint64_t block) {
   return block > 1 ? (v + block - 1) / block * block : v;
 }
 
-/// Clamps and rounds one hypervisor table; `where` is "hypervisor.qemu".
+/// Clamps and rounds the [hypervisor.<kind>] table.
 inline status adjust_hypervisor(hypervisor_config& h,
                                 std::string_view kind,
                                 const host_info& host,
