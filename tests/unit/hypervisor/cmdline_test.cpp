@@ -92,7 +92,7 @@ TEST_CASE("x86_64 microvm: the installed defaults under TCG", "[hypervisor][cmdl
                "tsc=reliable no_timer_check rcupdate.rcu_expedited=1 i8042.direct=1 "
                "i8042.dumbkbd=1 i8042.nopnp=1 i8042.noaux=1 noreplace-smp reboot=k "
                "cryptomgr.notests net.ifnames=0 pci=lastbus=0 console=ttyS0 quiet panic=1 "
-               "tsc_early_khz=2596138 agent.server_addr=virtio-serial://agent.channel.0 "
+               "tsc_early_khz=2596138 agent.server_addr=serial://agent.channel.0 "
                "cgroup_no_v1=all systemd.unified_cgroup_hierarchy=1",
                "-chardev",
                "file,id=console0,path=/run/katana/sb1/console.log",
@@ -162,7 +162,7 @@ enable_debug = true
                "tsc=reliable no_timer_check rcupdate.rcu_expedited=1 i8042.direct=1 "
                "i8042.dumbkbd=1 i8042.nopnp=1 i8042.noaux=1 noreplace-smp reboot=k "
                "cryptomgr.notests net.ifnames=0 pci=lastbus=0 console=ttyS0 quiet panic=1 "
-               "agent.server_addr=virtio-serial://agent.channel.0 agent.log=debug",
+               "agent.server_addr=serial://agent.channel.0 agent.log=debug",
                "-chardev",
                "file,id=console0,path=/run/katana/sb1/console.log",
                "-serial",
@@ -258,7 +258,7 @@ block_device_driver = "virtio-blk"
                "-append",
                "iommu.passthrough=0 console=ttyAMA0 root=/dev/vda1 "
                "rootflags=data=ordered,errors=remount-ro ro rootfstype=ext4 quiet panic=1 "
-               "agent.server_addr=virtio-serial://agent.channel.0",
+               "agent.server_addr=serial://agent.channel.0",
                "-chardev",
                "file,id=console0,path=/run/katana/sb1/console.log",
                "-serial",
@@ -330,7 +330,7 @@ block_device_driver = "virtio-blk"
                "-append",
                "rcupdate.rcu_expedited=1 reboot=k cryptomgr.notests net.ifnames=0 console=hvc0 "
                "root=/dev/pmem0p1 rootflags=data=ordered,errors=remount-ro ro rootfstype=ext4 "
-               "quiet panic=1 agent.server_addr=virtio-serial://agent.channel.0",
+               "quiet panic=1 agent.server_addr=serial://agent.channel.0",
                "-chardev",
                "file,id=console0,path=/run/katana/sb1/console.log",
                "-serial",

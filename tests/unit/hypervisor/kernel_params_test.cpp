@@ -44,7 +44,7 @@ TEST_CASE("x86_64 initrd boot under TCG", "[hypervisor][kernel_params]") {
   const auto& x = arch::traits<arch::x86_64>::value;
   CHECK(params(h, {}, x) == std::string(x86_defaults) +
                                 " console=ttyS0 quiet panic=1 tsc_early_khz=2596138"
-                                " agent.server_addr=virtio-serial://agent.channel.0");
+                                " agent.server_addr=serial://agent.channel.0");
   // With KVM the guest calibrates its TSC itself.
   CHECK(params(h, {}, x, qemu::accelerator::kvm).find("tsc_early_khz") == std::string::npos);
 }
@@ -73,7 +73,7 @@ TEST_CASE("configured kernel_params replace defaults of the same name",
   const auto p = params(h, {}, arch::traits<arch::ppc64le>::value, qemu::accelerator::kvm);
   CHECK(p ==
         "rcupdate.rcu_expedited=1 reboot=k cryptomgr.notests net.ifnames=0 "
-        "agent.server_addr=virtio-serial://agent.channel.0 console=hvc0 quiet=1 "
+        "agent.server_addr=serial://agent.channel.0 console=hvc0 quiet=1 "
         "cgroup_no_v1=all panic=0");
 }
 
@@ -94,7 +94,7 @@ TEST_CASE("image boot: DAX on an x86_64 NVDIMM, never on aarch64 or virtio-blk",
   CHECK(a ==
         "iommu.passthrough=0 console=ttyAMA0 root=/dev/vda1 "
         "rootflags=data=ordered,errors=remount-ro ro rootfstype=ext4 quiet panic=1 "
-        "agent.server_addr=virtio-serial://agent.channel.0");
+        "agent.server_addr=serial://agent.channel.0");
   CHECK(a.find("dax") == std::string::npos);
   h.rootfs_type = "erofs";
   CHECK(params(h, {}, arch::traits<arch::aarch64>::value)

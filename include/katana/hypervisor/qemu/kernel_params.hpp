@@ -32,8 +32,9 @@ enum class agent_channel {
 
 /// The virtio-serial port name the agent looks for in /sys/class/virtio-ports/*/name.
 inline constexpr std::string_view agent_port_name = "agent.channel.0";
-/// agent.server_addr for the virtio-serial channel (vsock is the agent's default address).
-inline constexpr std::string_view virtio_serial_server_addr = "virtio-serial://agent.channel.0";
+/// agent.server_addr for the virtio-serial channel, as katana-agent parses it (agent/config.hpp);
+/// vsock is the agent's default address.
+inline constexpr std::string_view virtio_serial_server_addr = "serial://agent.channel.0";
 inline constexpr std::uint32_t agent_vsock_port = 1024;
 inline constexpr std::uint32_t debug_console_vport = 1026;
 
