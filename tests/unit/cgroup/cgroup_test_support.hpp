@@ -4,6 +4,7 @@
 #pragma once
 
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <fstream>
@@ -14,6 +15,7 @@
 #include <string_view>
 #include <sys/prctl.h>
 #include <sys/wait.h>
+#include <thread>
 #include <unistd.h>
 #include <vector>
 
@@ -172,6 +174,29 @@ inline std::uint64_t cpu_ticks(pid_t pid) {
     }
   }
   return utime + stime;
+}
+
+/// Polls stats() (every 50 ms, up to 5 s: the host may be busy) until the cgroup has used at
+/// least `ns` of CPU; returns the last stats.
+template <class M>
+auto wait_for_cpu(const M& m, std::uint64_t ns) {
+  auto s = m.stats();
+  for (int i = 0; i < 100 && s && s->cpu.usage.total_ns < ns; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    s = m.stats();
+  }
+  return s;
+}
+
+/// Whether `pid` gets CPU time beyond `ticks` within 5 s (a busy host may delay it).
+inline bool runs_again(pid_t pid, std::uint64_t ticks) {
+  for (int i = 0; i < 100; ++i) {
+    if (cpu_ticks(pid) > ticks) {
+      return true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return false;
 }
 
 /// The "State:" line of /proc/<pid>/status ("R (running)", "S (sleeping)", ...).

@@ -147,10 +147,9 @@ TEST_CASE("v2 freezes a busy child with cgroup.freeze and counts its CPU", "[cgr
   katana_test::cg::child_guard child{katana_test::cg::spawn_busy()};
   REQUIRE(m.add_task(child.pid));
   CHECK(katana_test::cg::proc_cgroup(child.pid, "") == "/" + (parent / "c"));
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  auto s = m.stats();
+  auto s = katana_test::cg::wait_for_cpu(m, 20'000'000);
   REQUIRE(s);
-  CHECK(s->cpu.usage.total_ns > 50'000'000);
+  CHECK(s->cpu.usage.total_ns >= 20'000'000);
   CHECK(s->cpu.usage.total_ns >= s->cpu.usage.user_ns);
 
   REQUIRE(m.freeze(cgroup::freezer_state::frozen));
@@ -161,8 +160,7 @@ TEST_CASE("v2 freezes a busy child with cgroup.freeze and counts its CPU", "[cgr
   CHECK(katana_test::cg::cpu_ticks(child.pid) == ticks);
   REQUIRE(m.freeze(cgroup::freezer_state::thawed));
   CHECK(*m.state() == cgroup::freezer_state::thawed);
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  CHECK(katana_test::cg::cpu_ticks(child.pid) > ticks);
+  CHECK(katana_test::cg::runs_again(child.pid, ticks));
 
   auto busy = m.remove();
   REQUIRE_FALSE(busy);
