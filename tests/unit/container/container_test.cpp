@@ -75,6 +75,8 @@ TEST_CASE("container: a busybox container runs with the spec's process settings"
       "echo fwd=$(cat /proc/sys/net/ipv4/ip_forward) oom=$(cat /proc/self/oom_score_adj); "
       "echo umask=$(umask) domain=$(cat /proc/sys/kernel/domainname) arch=$(uname -m); "
       "test -c /dev/fuse && echo fuse=yes; "
+      "touch /data/x 2>&1 | grep -q 'Read-only' && echo rro=yes; "
+      "echo fds=$(ls /proc/self/fd | tr '\\n' ' '); "
       "echo pid=$$; exit 3");
   spec.process->cwd = "/tmp";
   spec.process->user.uid = 1000;
@@ -102,6 +104,8 @@ TEST_CASE("container: a busybox container runs with the spec's process settings"
   caps.ambient = caps.bounding;
   spec.process->capabilities = caps;
   spec.mounts.push_back({"/tmp", "tmpfs", "tmpfs", {"nosuid", "nodev", "mode=1777"}, {}, {}});
+  std::filesystem::create_directories(b.dir / "data");
+  spec.mounts.push_back({"/data", "bind", (b.dir / "data").native(), {"rbind", "rro"}, {}, {}});
   oci::linux_seccomp sc;
   sc.default_action = "SCMP_ACT_ALLOW";
   oci::linux_syscall deny;
@@ -132,6 +136,8 @@ TEST_CASE("container: a busybox container runs with the spec's process settings"
   CHECK(out.find("fwd=1 oom=100") != std::string::npos);
   CHECK(out.find("umask=0027 domain=example.org arch=i686") != std::string::npos);
   CHECK(out.find("fuse=yes") != std::string::npos);
+  CHECK(out.find("rro=yes") != std::string::npos);
+  CHECK(out.find("fds=0 1 2 3\n") != std::string::npos);  // nothing leaked (3: ls's own)
   CHECK(out.find("pid=1") != std::string::npos);
 }
 
