@@ -180,10 +180,12 @@ TEST_CASE("container: a mount destination symlink cannot escape the rootfs", "[r
   const auto outside = b.dir / "outside";
   std::filesystem::create_symlink("/../../../.." + outside.native(), b.rootfs / "etc/evil");
   oci::spec spec = busybox_spec("grep -q ' " + outside.native() +
-                                " tmpfs' /proc/mounts && echo inside=yes; exit 0");
+                                " tmpfs' /proc/mounts && echo inside=yes; "
+                                "touch /x 2>&1 | grep -q Read-only && echo ro-root=yes; exit 0");
   spec.mounts.push_back({"/etc/evil", "tmpfs", "tmpfs", {"size=1m"}, {}, {}});
+  spec.root->readonly = true;
   CHECK(run_to_exit(spec, options(b)) == 0);
-  CHECK(b.output() == "inside=yes\n");
+  CHECK(b.output() == "inside=yes\nro-root=yes\n");
   CHECK_FALSE(std::filesystem::exists(outside));  // the host path was never touched
   CHECK(std::filesystem::is_directory(b.rootfs / outside.relative_path()));
 }
@@ -221,6 +223,9 @@ TEST_CASE("container: hooks get the state on stdin and are killed after their ti
   oci::hooks hooks;
   hooks.prestart = {make_hook("/bin/sh", {"sh", "-c", "cat > " + state_out.native()})};
   hooks.create_container = {make_hook("/bin/true", {"true"})};
+  // startContainer runs inside the container, after pivot_root: its stdin is the state.
+  hooks.start_container = {
+      make_hook("/bin/sh", {"sh", "-c", "grep -q created && echo start-hook=ok"})};
   hooks.poststart = {make_hook("/bin/true", {"true"})};
   spec.hooks = hooks;
   CHECK(run_to_exit(spec, options(b)) == 0);
@@ -229,6 +234,7 @@ TEST_CASE("container: hooks get the state on stdin and are killed after their ti
   CHECK(st.find("\"status\":\"creating\"") != std::string::npos);
   CHECK(st.find("\"id\":\"ct\"") != std::string::npos);
   CHECK(st.find("\"pid\":") != std::string::npos);
+  CHECK(b.output() == "start-hook=ok\n");
 
   hooks.create_runtime = {make_hook("/bin/sleep", {"sleep", "10"}, 1)};
   spec.hooks = hooks;
