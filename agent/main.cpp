@@ -21,6 +21,7 @@
 
 #include <boost/asio/signal_set.hpp>
 
+#include <katana/agent/cgroups.hpp>
 #include <katana/agent/channel.hpp>
 #include <katana/agent/config.hpp>
 #include <katana/agent/init.hpp>
@@ -65,6 +66,8 @@ options:
                         so the agent touches nothing of the host's (needs root)
   --allow-set-time      let SetGuestDateTime set the clock outside init mode
   --no-shared-namespaces  do not create the sandbox's shared IPC/UTS namespaces
+  --no-cgroups          containers get no cgroup (stats, update, pause and OOM events
+                        then answer UNIMPLEMENTED)
   --exit-on-destroy     exit after DestroySandbox (host mode; PID 1 powers off instead)
   --version             print the version
 )";
@@ -80,6 +83,7 @@ struct options {
   bool isolate = false;
   bool allow_set_time = false;
   bool shared_namespaces = true;
+  bool cgroups = true;
   bool exit_on_destroy = false;
 };
 
@@ -123,6 +127,8 @@ result<options> parse_args(std::span<char*> argv) {
       o.allow_set_time = true;
     } else if (a == "--no-shared-namespaces") {
       o.shared_namespaces = false;
+    } else if (a == "--no-cgroups") {
+      o.cgroups = false;
     } else if (a == "--exit-on-destroy") {
       o.exit_on_destroy = true;
     } else if (a == "--version") {
@@ -439,7 +445,15 @@ int real_main(std::span<char*> argv) {
     log.warn("engine \"process\": containers are plain host processes, without isolation");
     return run(*o, cfg, *root, init_mode, katana::testing::fake_engine{});
   }
-  return run(*o, cfg, *root, init_mode, ag::katana_engine{root->component("engine")});
+  ag::cgroup_ops cg;
+  if (o->cgroups) {
+    katana::cgroup::selection sel;
+    sel.agent_is_init = init_mode;
+    sel.log = root->component("cgroup");
+    cg = ag::make_cgroup_ops(std::move(sel));
+  }
+  return run(*o, cfg, *root, init_mode,
+             ag::katana_engine{root->component("engine"), std::move(cg)});
 }
 
 }  // namespace

@@ -298,7 +298,7 @@ grpc::CreateContainerRequest container_request(const std::string& cid,
   std::erase_if(lx.namespaces, [](const katana::oci::linux_namespace& ns) {
     return ns.type == "network" || ns.type == "cgroup";
   });
-  lx.cgroups_path = str_cat("/katana-conformance/", cid);
+  lx.cgroups_path = str_cat("/katana-conformance-", cid);  // no parent left behind
   // The pod's shm: the sandbox's ephemeral storage, bind-mounted into every container.
   std::erase_if(s.mounts, [](const katana::oci::mount& m) { return m.destination == "/dev/shm"; });
   s.mounts.push_back({.destination = "/dev/shm",

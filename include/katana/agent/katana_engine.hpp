@@ -31,6 +31,7 @@
 #include <katana/container/container.hpp>
 #include <katana/core/error.hpp>
 #include <katana/core/log.hpp>
+#include <katana/core/scope_exit.hpp>
 #include <katana/core/str_cat.hpp>
 #include <katana/core/try.hpp>
 
@@ -39,9 +40,11 @@ namespace katana::inline v0::agent {
 /// A cgroup manager, type-erased for the engine adapter. Each member may be empty.
 struct cgroup_ops {
   /// Makes the container's cgroup at `path` with `resources` and places `pid` in it.
+  /// The spec's linux.devices come along for the default device rules.
   std::function<status(const std::string& id,
                        const std::string& path,
-                       const std::optional<oci::linux_resources>& resources,
+                       std::optional<oci::linux_resources> resources,
+                       const std::vector<oci::linux_device>& devices,
                        pid_t pid)>
       create;
   /// Places another process (an exec) in the container's cgroup.
@@ -74,11 +77,22 @@ class katana_engine {
     opt.stdio[2] = cfg.stdio.err;
     const std::string cg_path = cfg.spec.linux_ ? cfg.spec.linux_->cgroups_path : std::string();
     const auto resources = cfg.spec.linux_ ? cfg.spec.linux_->resources : std::nullopt;
+    const auto devices =
+        cfg.spec.linux_ ? cfg.spec.linux_->devices : std::vector<oci::linux_device>{};
+    bool cgroup_made = false;
     if (cg_.create) {
-      opt.join_cgroups = [this, id = cfg.id, cg_path, resources](int pid) {
-        return cg_.create(id, cg_path, resources, pid);
+      opt.join_cgroups = [&, id = cfg.id](int pid) {
+        auto r = cg_.create(id, cg_path, resources, devices, pid);
+        cgroup_made = r.has_value();
+        return r;
       };
     }
+    // A create that fails after the cgroup was made must not leave it behind.
+    scope_exit drop_cgroup([&] {
+      if (cgroup_made && cg_.remove) {
+        (void)cg_.remove(cfg.id);
+      }
+    });
     unique_fd listener;
     std::filesystem::path sock;
     if (cfg.stdio.terminal) {
@@ -103,6 +117,7 @@ class katana_engine {
       }
       out.term_master = std::move(master->fd);
     }
+    drop_cgroup.release();
     auto& e = state_->containers[cfg.id];
     e.c.emplace(std::move(c));
     e.cgroup = static_cast<bool>(cg_.create);
