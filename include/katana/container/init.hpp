@@ -95,6 +95,21 @@ class init_steps {
       return fail(f, rc, "chdir to rootfs", c_.rootfs);
     }
     rc = s_.pivot_root(".", ".");
+    if (rc == -EINVAL) {
+      // The current root is an initramfs (katana-agent as PID 1 in a guest), which pivot_root
+      // refuses: move the rootfs over "/" and chroot into it, as switch_root does.
+      s_.close(old_root);
+      if (rc = s_.mount(".", "/", nullptr, MS_MOVE, nullptr); rc < 0) {
+        return fail(f, rc, "move rootfs onto / (initramfs root)", c_.rootfs);
+      }
+      if (rc = s_.chroot("."); rc < 0) {
+        return fail(f, rc, "chroot", c_.rootfs);
+      }
+      if (rc = s_.chdir("/"); rc < 0) {
+        return fail(f, rc, "chdir", "/");
+      }
+      return reopen_root(f);
+    }
     if (rc < 0) {
       s_.close(old_root);
       return fail(f, rc, "pivot_root", c_.rootfs);
@@ -114,6 +129,13 @@ class init_steps {
     if (rc = s_.chdir("/"); rc < 0) {
       return fail(f, rc, "chdir", "/");
     }
+    return reopen_root(f);
+  }
+
+  // After the root changed: the root descriptor and the rootfs propagation.
+  bool reopen_root(init_failure& f) noexcept {
+    using init_detail::fail;
+    int rc = 0;
     s_.close(root_fd_);
     root_fd_ = s_.openat(AT_FDCWD, "/", O_PATH | O_DIRECTORY, 0);
     if (root_fd_ < 0) {

@@ -201,3 +201,27 @@ TEST_CASE("init steps: credentials keep capabilities across setuid, in order", "
   CHECK(std::string(f.what) == "exec: executable file not found in $PATH");
   CHECK(std::string(f.path) == "sh");
 }
+
+TEST_CASE("init steps: an initramfs root falls back to MS_MOVE + chroot", "[container]") {
+  oci::spec spec = katana_test::busybox_spec("true");
+  auto p = prepare(spec);
+  kc::recording_syscalls sys;
+  sys.fail_on("pivot_root(", EINVAL);  // what the kernel answers when / is the initramfs
+  kc::init_steps<kc::recording_syscalls> steps(sys, p->config);
+  kc::init_failure f;
+  REQUIRE(steps.prepare_rootfs(f));
+  sys.calls.clear();
+  REQUIRE(steps.pivot(f));
+  const auto move = index_of(sys.calls, "mount(\".\", \"/\", NULL, 0x2000, NULL)");  // MS_MOVE
+  CHECK(move > index_of(sys.calls, "pivot_root("));
+  CHECK(index_of(sys.calls, "chroot(\".\")") > move);
+  CHECK(index_of(sys.calls, "umount2(") < 0);  // nothing to detach: the old root is gone
+
+  // Any other pivot_root failure is still an error naming the step.
+  kc::recording_syscalls other;
+  other.fail_on("pivot_root(", EPERM);
+  kc::init_steps<kc::recording_syscalls> steps2(other, p->config);
+  kc::init_failure f2;
+  REQUIRE(steps2.prepare_rootfs(f2));
+  CHECK_FALSE(steps2.pivot(f2));
+}
