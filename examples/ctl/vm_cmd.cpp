@@ -112,7 +112,12 @@ task<result<int>> converse(kt::unix_socket sock,
       r.set_container_id(cid);
       r.set_exec_id(cid);
       r.set_len(32768);
-      co_return err ? co_await agent.read_stderr(r) : co_await agent.read_stdout(r);
+      // Not `err ? co_await a : co_await b`: GCC 12 destroys both results of a conditional
+      // co_await (double free).
+      if (err) {
+        co_return co_await agent.read_stderr(r);
+      }
+      co_return co_await agent.read_stdout(r);
     };
   };
   auto done_out = std::make_shared<bool>(false);
