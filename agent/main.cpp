@@ -3,6 +3,7 @@
 // modules it is told to, finds its channel (virtio-serial port agent.channel.0 or vsock port
 // 1024) and runs the pod's containers. On a host (host mode, for tests and development) it
 // listens where --listen says.
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -380,6 +381,23 @@ int real_main(std::span<char*> argv) {
   }
   // A bootstrap logger for PID 1's first steps (the console is stderr).
   auto boot_log = katana::logging::logger(katana::logging::fd_writer(2));
+  if (init_mode && ::getenv("KATANA_AGENT_SWITCHED_ROOT") == nullptr) {
+    // On the initramfs itself containers could not pivot_root: move to a tmpfs, start again.
+    (void)::mkdir("/proc", 0555);
+    (void)::mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr);
+    const auto mountinfo = ag::detail::read_small_file("/proc/self/mountinfo").value_or("");
+    (void)::umount2("/proc", MNT_DETACH);
+    if (ag::root_is_initramfs(mountinfo)) {
+      if (auto r = ag::switch_root_to_tmpfs({"proc", "sys", "dev", "run"}); !r) {
+        boot_log.error("switch_root", {{"error", r.error()}});
+      } else {
+        ::setenv("KATANA_AGENT_SWITCHED_ROOT", "1", 1);
+        const char* self = argv[0] != nullptr && argv[0][0] == '/' ? argv[0] : "/init";
+        ::execv(self, argv.data());
+        boot_log.error("switch_root: exec", {{"path", self}, {"errno", errno}});
+      }
+    }
+  }
   if (init_mode) {
     if (auto r = init_filesystems(boot_log.component("init")); !r) {
       boot_log.fatal("init filesystems", {{"error", r.error()}});
@@ -421,19 +439,25 @@ int real_main(std::span<char*> argv) {
     }
   }
   if (init_mode) {
-    if (!cfg.modules.empty()) {
-      auto idx = ag::module_index::load(ag::default_modules_dir());
-      if (!idx) {
+    // agent.modules, or (not given) every module the initrd's modules.dep lists.
+    auto idx = ag::module_index::load(ag::default_modules_dir());
+    if (!idx) {
+      if (cfg.modules_given) {
         log.error("modules", {{"error", idx.error()}});
-      } else {
-        ag::module_loader loader(std::move(*idx));
-        for (const auto& m : cfg.modules) {
-          if (auto r = loader.load(m); !r) {
-            log.error("load module", {{"module", m}, {"error", r.error()}});
-          }
-        }
-        log.info("modules loaded", {{"count", loader.loaded().size()}});
       }
+    } else {
+      const auto wanted = cfg.modules_given ? cfg.modules : idx->names();
+      ag::module_loader loader(std::move(*idx));
+      const auto t0 = std::chrono::steady_clock::now();
+      for (const auto& m : wanted) {
+        if (auto r = loader.load(m); !r) {
+          log.error("load module", {{"module", m}, {"error", r.error()}});
+        }
+      }
+      log.info("modules loaded", {{"count", loader.loaded().size()},
+                                  {"ms", std::chrono::duration_cast<std::chrono::milliseconds>(
+                                             std::chrono::steady_clock::now() - t0)
+                                             .count()}});
     }
     if (cfg.debug_console) {
       if (auto pid = ag::spawn_debug_console(); !pid) {

@@ -4,23 +4,56 @@
 // UNIMPLEMENTED (generated default); a few answer it with a reason.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 
 #include <katana/agent/service.hpp>
 #include <katana/config.hpp>
 #include <katana/core/error.hpp>
+#include <katana/core/str_cat.hpp>
 #include <katana/ttrpc/server.hpp>
 #include <katana/ttrpc/service.hpp>
 
 #include "convert.hpp"
 // convert.hpp undefines glibc's major()/minor() before the generated headers.
 #include "agent.ttrpc.hpp"
+#include "agent_legacy.pb.h"
 #include "health.ttrpc.hpp"
 
 namespace katana::inline v0::agent {
+
+/// A cancellation that fires at the call's deadline (when the caller sent a timeout), so a
+/// long-poll whose caller stopped waiting takes nothing more (an event, output) for nobody.
+class deadline_cancellation {
+ public:
+  deadline_cancellation(const ttrpc::server_context& ctx, asio::any_io_executor ex)
+      : c_(std::make_shared<cancellation>()) {
+    if (ctx.deadline) {
+      timer_.emplace(std::move(ex), *ctx.deadline);
+      timer_->async_wait([c = c_](boost::system::error_code ec) {
+        if (!ec) {
+          c->cancel();
+        }
+      });
+    }
+  }
+  deadline_cancellation(const deadline_cancellation&) = delete;
+  deadline_cancellation& operator=(const deadline_cancellation&) = delete;
+  ~deadline_cancellation() {
+    if (timer_) {
+      timer_->cancel();
+    }
+  }
+  cancellation* get() noexcept { return c_.get(); }
+
+ private:
+  std::shared_ptr<cancellation> c_;
+  std::optional<asio::steady_timer> timer_;
+};
 
 /// Implements the RPCs on a basic_agent (held by shared_ptr, shared with the binary).
 template <class Agent>
@@ -58,9 +91,10 @@ class rpc_service {
   reply<empty> signal_process(ctx&, const grpc::SignalProcessRequest& req) {
     return done(a_->signal_process(req.container_id(), req.exec_id(), req.signal()));
   }
-  reply<grpc::WaitProcessResponse> wait_process(ctx&, const grpc::WaitProcessRequest& req) {
+  reply<grpc::WaitProcessResponse> wait_process(ctx& c, const grpc::WaitProcessRequest& req) {
     auto a = a_;
-    auto r = co_await a->wait_process(req.container_id(), req.exec_id());
+    deadline_cancellation cancel(c, co_await asio::this_coro::executor);
+    auto r = co_await a->wait_process(req.container_id(), req.exec_id(), cancel.get());
     if (!r) {
       co_return unexpected<error>(std::move(r).error());
     }
@@ -68,11 +102,11 @@ class rpc_service {
     resp.set_status(*r);
     co_return resp;
   }
-  reply<grpc::ReadStreamResponse> read_stdout(ctx&, const grpc::ReadStreamRequest& req) {
-    return read(req, true);
+  reply<grpc::ReadStreamResponse> read_stdout(ctx& c, const grpc::ReadStreamRequest& req) {
+    return read(c, req, true);
   }
-  reply<grpc::ReadStreamResponse> read_stderr(ctx&, const grpc::ReadStreamRequest& req) {
-    return read(req, false);
+  reply<grpc::ReadStreamResponse> read_stderr(ctx& c, const grpc::ReadStreamRequest& req) {
+    return read(c, req, false);
   }
   reply<grpc::WriteStreamResponse> write_stdin(ctx&, const grpc::WriteStreamRequest& req) {
     auto a = a_;
@@ -108,9 +142,10 @@ class rpc_service {
   reply<empty> resume_container(ctx&, const grpc::ResumeContainerRequest& req) {
     return done(a_->resume_container(req.container_id()));
   }
-  reply<grpc::OOMEvent> get_oom_event(ctx&, const grpc::GetOOMEventRequest&) {
+  reply<grpc::OOMEvent> get_oom_event(ctx& c, const grpc::GetOOMEventRequest&) {
     auto a = a_;
-    auto r = co_await a->get_oom_event();
+    deadline_cancellation cancel(c, co_await asio::this_coro::executor);
+    auto r = co_await a->get_oom_event(cancel.get());
     if (!r) {
       co_return unexpected<error>(std::move(r).error());
     }
@@ -146,6 +181,39 @@ class rpc_service {
     co_return m;
   }
 
+  /// Kata 2.x's ListProcesses: "json" gives the pids as a JSON array, anything else a table
+  /// of PID and command line (from /proc; the guest has no ps).
+  reply<grpc::ListProcessesResponse> list_processes(ctx&, const grpc::ListProcessesRequest& req) {
+    auto a = a_;
+    auto r = co_await a->list_processes(req.container_id());
+    if (!r) {
+      co_return unexpected<error>(std::move(r).error());
+    }
+    std::string out;
+    if (req.format() == "json") {
+      out = "[";
+      for (std::size_t i = 0; i < r->size(); ++i) {
+        out += str_cat(i == 0 ? "" : ",", (*r)[i]);
+      }
+      out += "]";
+    } else {
+      out = "PID CMD\n";
+      for (const pid_t pid : *r) {
+        std::string cmd =
+            detail::read_small_file(a->options().proc_root / std::to_string(pid) / "cmdline")
+                .value_or("");
+        std::replace(cmd.begin(), cmd.end(), '\0', ' ');
+        while (!cmd.empty() && cmd.back() == ' ') {
+          cmd.pop_back();
+        }
+        out += str_cat(pid, " ", cmd, "\n");
+      }
+    }
+    grpc::ListProcessesResponse resp;
+    resp.set_process_list(std::move(out));
+    co_return resp;
+  }
+
   // grpc.Health
   reply<grpc::HealthCheckResponse> check(ctx&, const grpc::CheckRequest&) {
     grpc::HealthCheckResponse r;
@@ -171,9 +239,11 @@ class rpc_service {
   static reply<T> failed(errc c, std::string why) {
     co_return fail(c, std::move(why));
   }
-  reply<grpc::ReadStreamResponse> read(const grpc::ReadStreamRequest& req, bool out) {
+  reply<grpc::ReadStreamResponse> read(ctx& c, const grpc::ReadStreamRequest& req, bool out) {
     auto a = a_;
-    auto r = co_await a->read_stream(req.container_id(), req.exec_id(), out, req.len());
+    deadline_cancellation cancel(c, co_await asio::this_coro::executor);
+    auto r =
+        co_await a->read_stream(req.container_id(), req.exec_id(), out, req.len(), cancel.get());
     if (!r) {
       co_return unexpected<error>(std::move(r).error());
     }
@@ -191,6 +261,11 @@ template <class Agent>
 void register_services(ttrpc::service_table& table, std::shared_ptr<rpc_service<Agent>> impl) {
   grpc::register_agent_service(table, impl);
   grpc::register_health(table, impl);
+  ttrpc::register_method<grpc::ListProcessesRequest, grpc::ListProcessesResponse>(
+      table, "grpc.AgentService", "ListProcesses", impl,
+      [](auto& s, ttrpc::server_context& c, const grpc::ListProcessesRequest& req) {
+        return s.list_processes(c, req);
+      });
   constexpr std::string_view svc = "grpc.AgentService";
   const auto no = [&](std::string_view method, std::string_view why) {
     ttrpc::register_unsupported(table, svc, method, why);

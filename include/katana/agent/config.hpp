@@ -1,7 +1,8 @@
 // katana-agent's configuration from the kernel command line (PROTOCOLS.md §3.5, Kata's
 // src/agent/src/config.rs): `agent.<key>[=<value>]` words. Kata's keys: log, server_addr,
 // debug_console, debug_console_vport, log_vport, hotplug_timeout, container_pipe_size,
-// devmode, trace. katana's: modules (comma-separated kernel modules to load at boot),
+// devmode, trace. katana's: modules (comma-separated kernel modules to load at boot; without
+// it PID 1 loads every module of modules.dep, which in katana's initrd is just what it needs),
 // channel (auto | virtio-serial | vsock, when server_addr is not given) and log_format.
 // Unknown agent.* keys are kept (and logged) so newer runtimes do not break older agents.
 #pragma once
@@ -37,8 +38,10 @@ struct agent_config {
   std::uint32_t container_pipe_size = 0;
   bool devmode = false;
   bool trace = false;
-  /// Kernel modules to load at boot, in order (with their dependencies).
+  /// Kernel modules to load at boot, in order (with their dependencies). Without
+  /// agent.modules, PID 1 loads every module of the initrd's modules.dep.
   std::vector<std::string> modules;
+  bool modules_given = false;
   /// agent.* words this agent does not know (key=value as given).
   std::vector<std::string> unknown;
 };
@@ -136,6 +139,7 @@ inline status apply_agent_param(agent_config& cfg,
   } else if (key == "trace") {
     cfg.trace = KATANA_TRY(detail::parse_bool(key, value, has_value));
   } else if (key == "modules") {
+    cfg.modules_given = true;
     std::string_view rest = value;
     while (!rest.empty()) {
       const auto comma = rest.find(',');

@@ -118,6 +118,15 @@ class module_index {
   }
   [[nodiscard]] const std::filesystem::path& dir() const noexcept { return dir_; }
 
+  /// Every module modules.dep lists, by name (sorted).
+  [[nodiscard]] std::vector<std::string> names() const {
+    std::vector<std::string> out;
+    for (const auto& [name, e] : modules_) {
+      out.push_back(name);
+    }
+    return out;
+  }
+
   /// The load order for `name`: its dependencies (each after its own), then itself.
   result<std::vector<std::string>> load_order(std::string_view name) const {
     std::vector<std::string> order;

@@ -357,3 +357,14 @@ TEST_CASE("CopyFile stays below its root", "[agent][copy_file]") {
   CHECK(!fs::exists(t.path / "outside" / "target"));
   CHECK(fs::is_regular_file(fs::symlink_status(root / "link")));
 }
+
+TEST_CASE("PID 1 on the initramfs moves to a tmpfs", "[agent][init]") {
+  CHECK(
+      ag::root_is_initramfs("1 1 0:2 / / rw - rootfs rootfs rw\n"
+                            "22 1 0:21 / /proc rw,nosuid - proc proc rw\n"));
+  CHECK(!ag::root_is_initramfs("1 0 0:22 / / rw shared:1 - tmpfs tmpfs rw,mode=755\n"));
+  CHECK(
+      !ag::root_is_initramfs("25 1 8:1 / / rw,relatime shared:1 - ext4 /dev/vda1 rw\n"
+                             "30 25 0:2 / /initrd rw - rootfs rootfs rw\n"));
+  CHECK(!ag::root_is_initramfs(""));
+}

@@ -258,3 +258,50 @@ TEST_CASE("rpc: a client that disconnects mid-call leaves the agent working", "[
   REQUIRE(r.agent_call("RemoveContainer", rm));
   CHECK(r.agent->tracked_processes() == 0);
 }
+
+TEST_CASE("rpc: a read whose caller timed out takes no output", "[agent][rpc]") {
+  rig r;
+  REQUIRE(
+      r.agent_call("CreateContainer", container("c1", {"/bin/sh", "-c", "sleep 0.5; echo late"})));
+  grpc::StartContainerRequest start;
+  start.set_container_id("c1");
+  REQUIRE(r.agent_call("StartContainer", start));
+  grpc::ReadStreamRequest rd;
+  rd.set_container_id("c1");
+  rd.set_len(100);
+  kt::call_options quick;
+  quick.timeout = 100ms;
+  auto early = katana_test::run(
+      r.io, kt::unary_call<grpc::ReadStreamResponse>(*r.client, "grpc.AgentService", "ReadStdout",
+                                                     rd, std::move(quick)));
+  REQUIRE(!early);
+  CHECK(code_of(early.error()) == kt::code::deadline_exceeded);
+  auto late = r.agent_call<grpc::ReadStreamResponse>("ReadStdout", rd);
+  REQUIRE(late);
+  CHECK(late->data() == "late\n");
+  grpc::RemoveContainerRequest rm;
+  rm.set_container_id("c1");
+  REQUIRE(r.agent_call("RemoveContainer", rm));
+}
+
+TEST_CASE("rpc: Kata 2.x's ListProcesses", "[agent][rpc]") {
+  rig r;
+  REQUIRE(r.agent_call("CreateContainer", container("c1", {"/bin/sleep", "100"})));
+  grpc::ListProcessesRequest lp;
+  lp.set_container_id("c1");
+  lp.set_format("json");
+  auto json = r.agent_call<grpc::ListProcessesResponse>("ListProcesses", lp);
+  REQUIRE(json);
+  CHECK(json->process_list().front() == '[');
+  CHECK(json->process_list().back() == ']');
+  lp.set_format("table");
+  auto table = r.agent_call<grpc::ListProcessesResponse>("ListProcesses", lp);
+  REQUIRE(table);
+  CHECK(table->process_list().rfind("PID CMD\n", 0) == 0);
+  lp.set_container_id("nope");
+  CHECK(code_of(r.agent_call<grpc::ListProcessesResponse>("ListProcesses", lp).error()) ==
+        kt::code::not_found);
+  grpc::RemoveContainerRequest rm;
+  rm.set_container_id("c1");
+  REQUIRE(r.agent_call("RemoveContainer", rm));
+}
