@@ -32,7 +32,9 @@
 #include <katana/core/error.hpp>
 #include <katana/core/log.hpp>
 #include <katana/core/try.hpp>
+#if KATANA_AGENT_PROCESS_ENGINE
 #include <katana/testing/fake_engine.hpp>
+#endif
 #include <katana/ttrpc/transport.hpp>
 
 #include "rpc.hpp"
@@ -309,7 +311,7 @@ int run(const options& o,
       break;
     }
     case ag::listen_address::kind::vsock: {
-      auto acc = kt::listen_vsock(io.get_executor(), addr->port, addr->cid);
+      auto acc = ag::listen_vsock(io.get_executor(), addr->port, addr->cid);
       if (!acc) {
         log.fatal("listen", {{"error", acc.error()}});
         return 1;
@@ -466,8 +468,13 @@ int real_main(std::span<char*> argv) {
     }
   }
   if (o->engine == "process") {
+#if KATANA_AGENT_PROCESS_ENGINE
     log.warn("engine \"process\": containers are plain host processes, without isolation");
     return run(*o, cfg, *root, init_mode, katana::testing::fake_engine{});
+#else
+    log.fatal("engine \"process\" is not built into this agent (KATANA_AGENT_PROCESS_ENGINE)");
+    return 2;
+#endif
   }
   ag::cgroup_ops cg;
   if (o->cgroups) {

@@ -14,6 +14,7 @@
 
 #include <google/protobuf/empty.pb.h>
 
+#include <katana/agent/channel.hpp>
 #include <katana/core/error.hpp>
 #include <katana/core/str_cat.hpp>
 #include <katana/ttrpc/status.hpp>
@@ -125,7 +126,8 @@ result<std::unique_ptr<agent_client>> open_client(katana::asio::io_context& io,
   if (address.rfind("vsock://", 0) == 0) {
     const auto [cid, port] = split(std::string_view(address).substr(8));
     const auto c = static_cast<std::uint32_t>(std::stoul(cid));
-    return open_with<kt::vsock_socket>(io, [c, p = port] { return kt::connect_vsock(c, p); });
+    return open_with<kt::vsock_socket>(
+        io, [c, p = port] { return katana::agent::connect_vsock(c, p); });
   }
   if (address.rfind("hvsock://", 0) == 0) {
     const auto [uds, port] = split(std::string_view(address).substr(9));

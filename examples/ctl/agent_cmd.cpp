@@ -18,6 +18,7 @@
 #include <google/protobuf/message.h>
 #include <google/protobuf/util/json_util.h>
 
+#include <katana/agent/channel.hpp>
 #include <katana/core/error.hpp>
 #include <katana/core/str_cat.hpp>
 #include <katana/core/try.hpp>
@@ -171,8 +172,8 @@ result<std::string> call_agent(std::string_view address,
     }
     const auto cid = static_cast<std::uint32_t>(std::stoul(std::string(rest.substr(0, colon))));
     const auto port = static_cast<std::uint32_t>(std::stoul(std::string(rest.substr(colon + 1))));
-    return run_call([cid, port] { return kt::connect_vsock(cid, port); }, std::move(service),
-                    std::move(method), std::move(payload), timeout);
+    return run_call([cid, port] { return katana::agent::connect_vsock(cid, port); },
+                    std::move(service), std::move(method), std::move(payload), timeout);
   }
   if (address.substr(0, 9) == "hvsock://") {
     const auto rest = address.substr(9);

@@ -229,6 +229,20 @@ inline std::string prometheus_metrics(const agent_metrics& m,
           gauge(metric, "Agent process memory in bytes.", "", str_cat(kb * 1024));
         }
       }
+      for (const auto& [key, kind] :
+           {std::pair<std::string_view, std::string_view>{"RssAnon:", "anon"},
+            {"RssFile:", "file"},
+            {"RssShmem:", "shmem"},
+            {"VmHWM:", "peak"}}) {
+        if (line.rfind(key, 0) == 0) {
+          const auto v = detail::trim(std::string_view(line).substr(key.size()));
+          std::uint64_t kb = 0;
+          std::from_chars(v.data(), v.data() + v.size(), kb);
+          gauge("katana_agent_process_memory_bytes",
+                "Agent process resident memory by kind (anon, file, shmem; peak is VmHWM).",
+                str_cat("{kind=\"", kind, "\"}"), str_cat(kb * 1024));
+        }
+      }
       if (line.rfind("Threads:", 0) == 0) {
         gauge("kata_agent_process_threads", "Agent process threads.", "",
               detail::trim(std::string_view(line).substr(8)));

@@ -12,6 +12,7 @@
 #include <csignal>
 #include <cstdio>
 #include <fstream>
+#include <malloc.h>
 #include <map>
 #include <memory>
 #include <set>
@@ -285,6 +286,7 @@ class basic_agent {
     }
     unmount.release();
     remove_bundle.release();
+    ::malloc_trim(0);  // the engine's setup buffers (the init's config) go back to the guest
     log_.info("container created", {{"container", id}, {"pid", pid}});
     co_return status{};
   }
@@ -354,6 +356,7 @@ class basic_agent {
     std::error_code ec;
     std::filesystem::remove_all(c->bundle, ec);
     containers_.erase(id);
+    ::malloc_trim(0);  // the container's buffers go back to the guest
     log_.info("container removed", {{"container", id}});
     if (!r) {
       co_return unexpected<error>(std::move(r).error().wrap(str_cat("container ", id)));
