@@ -17,6 +17,7 @@
 #include <katana/oci/validate.hpp>
 
 #include "agent_cmd.hpp"
+#include "check_cmd.hpp"
 #include "image_cmd.hpp"
 #if KATANA_CTL_VM
 #include "vm_cmd.hpp"
@@ -142,6 +143,7 @@ status run(args a) {
   if (a.rest.empty() || a.rest.front() == "help" || a.rest.front() == "--help" ||
       a.rest.front() == "-h") {
     std::fputs(usage.data(), a.rest.empty() ? stderr : stdout);
+    std::fputs(katana_ctl::check_usage.data(), a.rest.empty() ? stderr : stdout);
     std::fputs(katana_ctl::image_usage.data(), a.rest.empty() ? stderr : stdout);
 #if KATANA_CTL_VM
     std::fputs(katana_ctl::vm_usage.data(), a.rest.empty() ? stderr : stdout);
@@ -169,6 +171,11 @@ status run(args a) {
     std::exit(code);
   }
 #endif
+  if (cmd == "check") {
+    const auto code = KATANA_TRY(katana_ctl::check_command(std::move(a.rest)));
+    std::fflush(stdout);
+    std::exit(code);
+  }
   if (cmd == "image") {
     return katana_ctl::image_command(std::move(a.rest));
   }

@@ -40,5 +40,42 @@ check "bad log level" 2 'log level "loud"' -- "$ctl" --log-level loud version
 check "option without value" 2 '--bundle needs a value' -- "$ctl" oci validate --bundle
 check "json logs" 0 '^\{"time":".*"level":"info","msg":"bundle is valid","component":"ctl"' -- "$ctl" --log-format json oci validate --bundle "$dir/b"
 
+# check: the real host. Whether a VM can run depends on the machine (root, QEMU, the image), so
+# the verdict is not asserted; its form and its agreement with the exit code are.
+"$ctl" check --verbose >"$dir/out" 2>"$dir/err"; rc=$?
+if [[ $rc != 0 && $rc != 1 ]]; then
+  echo "FAIL check --verbose: rc=$rc"; cat "$dir/err"; failures=$((failures + 1))
+elif ! head -1 "$dir/out" | grep -Eq "^$([[ $rc == 0 ]] && echo 'a VM can run here' || echo 'no VM can run here')"; then
+  echo "FAIL check: summary does not match rc=$rc:"; cat "$dir/out"; failures=$((failures + 1))
+else
+  missing=()
+  for name in configuration arch root kvm vhost-vsock qemu virtiofsd kernel initrd cgroup; do
+    grep -Eq "^  (ok|note|warning|fail) +$name " "$dir/out" || missing+=("$name")
+  done
+  if ((${#missing[@]})); then
+    echo "FAIL check --verbose lacks: ${missing[*]}"; cat "$dir/out"; failures=$((failures + 1))
+  else
+    echo "ok   check --verbose ($(head -1 "$dir/out"))"
+  fi
+fi
+check_rc=$rc
+"$ctl" check >"$dir/brief" 2>&1; rc=$?
+if [[ $rc != "$check_rc" ]] || grep -Eq '^  (ok|note) ' "$dir/brief"; then
+  echo "FAIL check (brief): rc=$rc, lists ok/note lines:"; cat "$dir/brief"; failures=$((failures + 1))
+else
+  echo "ok   check (brief)"
+fi
+"$ctl" check --json >"$dir/out" 2>"$dir/err"; rc=$?
+want_runnable=$([[ $check_rc == 0 ]] && echo true || echo false)
+if [[ $rc != "$check_rc" ]] || ! grep -q "\"runnable\": $want_runnable" "$dir/out" ||
+   [[ $(grep -c '"status": ' "$dir/out") -lt 10 ]] || [[ $(head -c1 "$dir/out") != "{" ]]; then
+  echo "FAIL check --json: rc=$rc"; cat "$dir/out" "$dir/err"; failures=$((failures + 1))
+else
+  echo "ok   check --json"
+fi
+check "check: missing config" 1 '' -- "$ctl" check --config "$dir/nope.toml"
+grep -Eq '^  fail +configuration .*nope.toml' "$dir/out" || { echo "FAIL: check does not name the missing config"; cat "$dir/out"; failures=$((failures + 1)); }
+check "check: bad argument" 2 'check: unexpected argument "--frob"' -- "$ctl" check --frob
+
 if ((failures)); then echo "$failures failure(s)"; exit 1; fi
 echo "all katana-ctl checks passed"
