@@ -67,7 +67,8 @@ options:
                         processes, no isolation: development and tests only)
   --isolate             host mode: private mount, UTS and IPC namespaces and a tmpfs run dir,
                         so the agent touches nothing of the host's (needs root)
-  --allow-set-time      let SetGuestDateTime set the clock outside init mode
+  --allow-guest-changes let SetGuestDateTime, OnlineCPUMem and MemHotplugByProbe change the
+                        machine outside init mode (host mode refuses them by default)
   --no-shared-namespaces  do not create the sandbox's shared IPC/UTS namespaces
   --no-cgroups          containers get no cgroup (stats, update, pause and OOM events
                         then answer UNIMPLEMENTED)
@@ -84,7 +85,7 @@ struct options {
   std::string run_dir = "/run/kata-containers";
   std::string engine = "katana";
   bool isolate = false;
-  bool allow_set_time = false;
+  bool allow_guest_changes = false;
   bool shared_namespaces = true;
   bool cgroups = true;
   bool exit_on_destroy = false;
@@ -126,8 +127,8 @@ result<options> parse_args(std::span<char*> argv) {
       }
     } else if (a == "--isolate") {
       o.isolate = true;
-    } else if (a == "--allow-set-time") {
-      o.allow_set_time = true;
+    } else if (a == "--allow-guest-changes" || a == "--allow-set-time") {
+      o.allow_guest_changes = true;
     } else if (a == "--no-shared-namespaces") {
       o.shared_namespaces = false;
     } else if (a == "--no-cgroups") {
@@ -225,8 +226,8 @@ int run(const options& o,
   ao.env.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(cfg.hotplug_timeout);
   ao.init_mode = init_mode;
   ao.share_namespaces = o.shared_namespaces;
-  if (o.allow_set_time) {
-    ao.allow_set_time = true;
+  if (o.allow_guest_changes) {
+    ao.allow_guest_changes = true;
   }
   ao.log = root;
   std::shared_ptr<ag::module_loader> loader;

@@ -156,6 +156,13 @@ class rpc_service {
   reply<empty> online_cpu_mem(ctx&, const grpc::OnlineCPUMemRequest& req) {
     return done(a_->online_cpu_mem(req.wait(), req.nb_cpus(), req.cpu_only()));
   }
+  reply<empty> mem_hotplug_by_probe(ctx&, const grpc::MemHotplugByProbeRequest& req) {
+    return done(a_->mem_hotplug_by_probe(
+        {req.memhotplugprobeaddr().begin(), req.memhotplugprobeaddr().end()}));
+  }
+  reply<empty> reseed_random_dev(ctx&, const grpc::ReseedRandomDevRequest& req) {
+    return done(a_->reseed_random_dev(req.data()));
+  }
   reply<grpc::GuestDetailsResponse> get_guest_details(ctx&, const grpc::GuestDetailsRequest& req) {
     auto a = a_;
     auto r = co_await a->get_guest_details(req.mem_block_size(), req.mem_hotplug_probe());
@@ -282,8 +289,6 @@ void register_services(ttrpc::service_table& table, std::shared_ptr<rpc_service<
   no("GetDiagnosticData", "is not implemented yet");
   no("MemAgentMemcgSet", "is not implemented: katana-agent has no mem-agent");
   no("MemAgentCompactSet", "is not implemented: katana-agent has no mem-agent");
-  no("ReseedRandomDev", "is not implemented yet");
-  no("MemHotplugByProbe", "is not implemented yet");
   no("AddSwap", "is not implemented yet");
   no("AddSwapPath", "is not implemented yet");
   no("GetVolumeStats", "is not implemented yet");

@@ -11,9 +11,11 @@
 #include <fcntl.h>
 #include <filesystem>
 #include <fstream>
+#include <linux/random.h>
 #include <sstream>
 #include <string>
 #include <string_view>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <system_error>
@@ -141,6 +143,23 @@ inline result<std::uint32_t> online_cpu_mem(const std::filesystem::path& sys_roo
     }
   }
   return onlined;
+}
+
+/// ReseedRandomDev: writes `data` into the pool behind `random` (/dev/random) and asks the
+/// kernel to reseed its CRNG (RNDRESEEDCRNG), as Kata's agent does.
+inline status reseed_random(const std::filesystem::path& random, std::string_view data) {
+  if (data.empty()) {
+    return fail(errc::invalid_argument, "ReseedRandomDev: no data");
+  }
+  unique_fd fd(::open(random.c_str(), O_WRONLY | O_CLOEXEC));
+  if (!fd) {
+    return fail_errno("open " + random.string());
+  }
+  if (::write(fd.get(), data.data(), data.size()) != static_cast<ssize_t>(data.size())) {
+    return fail_errno("write " + random.string());
+  }
+  (void)::ioctl(fd.get(), RNDRESEEDCRNG);  // not a character device in tests; no harm
+  return {};
 }
 
 /// settimeofday(2).

@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <charconv>
 #include <csignal>
+#include <cstdint>
 #include <cstdio>
 #include <fstream>
 #include <malloc.h>
@@ -543,10 +544,46 @@ class basic_agent {
 
   // ---- guest ---------------------------------------------------------------------------------
 
+  /// Onlines hot-plugged CPUs (and memory unless cpu_only). With `wait`, keeps looking for
+  /// up to the hot-plug timeout until nb_cpus CPUs were onlined.
   task<status> online_cpu_mem(bool wait, std::uint32_t nb_cpus, bool cpu_only) {
-    (void)wait;
-    KATANA_CO_TRY(agent::online_cpu_mem(opts_.env.sys_root, nb_cpus, cpu_only));
+    KATANA_CO_TRY(guest_changes_allowed("OnlineCPUMem"));
+    const auto end = clock::now() + opts_.env.timeout;
+    std::uint32_t onlined = 0;
+    asio::steady_timer timer(ex_);
+    for (;;) {
+      onlined += KATANA_CO_TRY(agent::online_cpu_mem(
+          opts_.env.sys_root, nb_cpus == 0 ? 0 : nb_cpus - onlined, cpu_only));
+      if (!wait || nb_cpus == 0 || onlined >= nb_cpus) {
+        co_return status{};
+      }
+      if (clock::now() >= end) {
+        co_return fail(errc::timeout,
+                       str_cat("OnlineCPUMem: ", onlined, " of ", nb_cpus, " CPUs came online"));
+      }
+      timer.expires_after(opts_.env.poll_interval);
+      boost::system::error_code ec;
+      co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    }
+  }
+
+  /// Hot-added memory by probe: each address goes to /sys/devices/system/memory/probe.
+  task<status> mem_hotplug_by_probe(std::vector<std::uint64_t> addresses) {
+    KATANA_CO_TRY(guest_changes_allowed("MemHotplugByProbe"));
+    const auto probe = opts_.env.sys_root / "devices" / "system" / "memory" / "probe";
+    for (const auto a : addresses) {
+      char text[32];
+      const int n = std::snprintf(text, sizeof text, "0x%llx", static_cast<unsigned long long>(a));
+      KATANA_CO_TRY(
+          detail::write_small_file(probe, std::string_view(text, static_cast<std::size_t>(n))),
+          "MemHotplugByProbe");
+    }
     co_return status{};
+  }
+
+  /// Mixes the runtime's random bytes into the guest's pool and reseeds the CRNG.
+  task<status> reseed_random_dev(std::string data) {
+    co_return reseed_random(opts_.env.dev_root / "random", data);
   }
 
   task<result<guest_details>> get_guest_details(bool mem_block_size, bool mem_hotplug_probe) {
@@ -566,11 +603,7 @@ class basic_agent {
   }
 
   task<status> set_guest_date_time(std::int64_t sec, std::int64_t usec) {
-    if (!opts_.allow_set_time.value_or(opts_.init_mode)) {
-      co_return fail(make_error_code(ttrpc::code::permission_denied),
-                     "SetGuestDateTime: this agent is not the guest's init and does not own the "
-                     "clock (katana-agent --allow-set-time)");
-    }
+    KATANA_CO_TRY(guest_changes_allowed("SetGuestDateTime"));
     co_return set_date_time(sec, usec);
   }
 
@@ -583,6 +616,16 @@ class basic_agent {
   }
 
  private:
+  status guest_changes_allowed(std::string_view rpc) const {
+    if (opts_.allow_guest_changes.value_or(opts_.init_mode)) {
+      return {};
+    }
+    return fail(make_error_code(ttrpc::code::permission_denied),
+                str_cat(rpc,
+                        ": this agent is not the guest's init and does not own the machine "
+                        "(katana-agent --allow-guest-changes)"));
+  }
+
   result<detail::container_entry*> find_container(const std::string& id) {
     auto it = containers_.find(id);
     if (it == containers_.end()) {

@@ -471,3 +471,45 @@ TEST_CASE("agent: sandbox storages, guest details, CopyFile, metrics", "[agent]"
   CHECK(f.mounter.unmounts->size() == 1);
   REQUIRE(run(f.io, f.agent->create_sandbox(req)));  // a new sandbox after destroy
 }
+
+TEST_CASE("agent: guest-wide changes only as init (or when allowed)", "[agent]") {
+  fixture host;
+  CHECK(code_of(run(host.io, host.agent->online_cpu_mem(false, 0, true)).error()) ==
+        kt::code::permission_denied);
+  CHECK(code_of(run(host.io, host.agent->mem_hotplug_by_probe({0x100000000})).error()) ==
+        kt::code::permission_denied);
+
+  fixture init(/*init_mode=*/true);
+  const auto sys = init.tmp.path / "sys" / "devices" / "system";
+  std::filesystem::create_directories(sys / "cpu" / "cpu0");
+  std::filesystem::create_directories(sys / "cpu" / "cpu1");
+  std::filesystem::create_directories(sys / "memory" / "memory8");
+  std::ofstream(sys / "cpu" / "cpu1" / "online") << "0\n";
+  std::ofstream(sys / "memory" / "memory8" / "state") << "offline\n";
+  std::ofstream(sys / "memory" / "probe") << "";
+  REQUIRE(run(init.io, init.agent->online_cpu_mem(false, 0, false)));
+  // sysfs attributes are written in place (no O_TRUNC): look at what was written first.
+  const auto head = [](const std::filesystem::path& p) {
+    std::string s;
+    std::getline(std::ifstream(p), s);
+    return s;
+  };
+  CHECK(head(sys / "cpu" / "cpu1" / "online").starts_with("1"));
+  CHECK(head(sys / "memory" / "memory8" / "state").starts_with("online"));
+  // Waiting for a CPU that never comes: a timeout, not a hang.
+  const auto r = run(init.io, init.agent->online_cpu_mem(true, 2, true));
+  REQUIRE(!r);
+  CHECK(code_of(r.error()) == kt::code::deadline_exceeded);
+  REQUIRE(run(init.io, init.agent->mem_hotplug_by_probe({0x100000000})));
+  std::ifstream probe(sys / "memory" / "probe");
+  std::string p;
+  probe >> p;
+  CHECK(p == "0x100000000");
+
+  std::filesystem::create_directories(init.tmp.path / "dev");
+  std::ofstream(init.tmp.path / "dev" / "random") << "";
+  REQUIRE(run(init.io, init.agent->reseed_random_dev("entropy!")));
+  CHECK(katana_test::fs::file_size(init.tmp.path / "dev" / "random") == 8);
+  CHECK(code_of(run(init.io, init.agent->reseed_random_dev("")).error()) ==
+        kt::code::invalid_argument);
+}
