@@ -166,19 +166,27 @@ check_test linux.namespaces "" pid=1 "ns-differs=net:$HOST_NET" "ns-differs=uts:
 
 check_test process.umask "p['user']['umask'] = 0o027" umask=0027
 
-# cgroup limits visible from inside (v1 memory controller on this host's hybrid layout, with a
-# cgroup namespace so the container's cgroup is the root of its view).
+# cgroup limits visible from inside: the container's own cgroup is what /sys/fs/cgroup shows
+# (v1 controllers under a read-only tmpfs on this host's hybrid layout, cgroup2 on unified
+# hosts), mounted afresh in a cgroup namespace (cgroup.limits) or bound from the host's
+# hierarchy without one (cgroup.limits_no_cgroupns), as runc does.
 if [ -d /sys/fs/cgroup/memory ] || [ -f /sys/fs/cgroup/cgroup.controllers ]; then
   if [ -d /sys/fs/cgroup/memory ]; then
     memfile=memory/memory.limit_in_bytes; pidsfile=pids/pids.max
+    layout="mount=/sys/fs/cgroup:tmpfs mount=/sys/fs/cgroup/memory:cgroup readonly=/sys/fs/cgroup/memory"
   else
     memfile=memory.max; pidsfile=pids.max
+    layout="mount=/sys/fs/cgroup:cgroup2 readonly=/sys/fs/cgroup"
   fi
-  check_test cgroup.limits "c['linux']['namespaces'].append({'type': 'cgroup'})
-c['linux']['resources']['memory'] = {'limit': 67108864}
+  limits="c['linux']['resources']['memory'] = {'limit': 67108864}
 c['linux']['resources']['pids'] = {'limit': 42}
-c['mounts'].append({'destination': '/sys/fs/cgroup', 'type': 'cgroup', 'source': 'cgroup', 'options': ['nosuid', 'noexec', 'nodev', 'relatime', 'ro']})" \
-    "cgroup-file=$memfile=67108864" "cgroup-file=$pidsfile=42"
+c['mounts'].append({'destination': '/sys/fs/cgroup', 'type': 'cgroup', 'source': 'cgroup', 'options': ['nosuid', 'noexec', 'nodev', 'relatime', 'ro']})"
+  # shellcheck disable=SC2086  # $layout: one check per word
+  check_test cgroup.limits "c['linux']['namespaces'].append({'type': 'cgroup'})
+$limits" "cgroup-file=$memfile=67108864" "cgroup-file=$pidsfile=42" $layout
+  # shellcheck disable=SC2086
+  check_test cgroup.limits_no_cgroupns "$limits" \
+    "cgroup-file=$memfile=67108864" "cgroup-file=$pidsfile=42" $layout
 fi
 
 # Hooks: every hook appends its name and the state's status to a host file.

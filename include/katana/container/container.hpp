@@ -6,6 +6,7 @@
 // The cgroup manager plugs in through create_options::join_cgroups ("place this pid").
 #pragma once
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <csignal>
@@ -86,6 +87,20 @@ inline bool host_is_cgroup2() {
   return ::statfs("/sys/fs/cgroup", &st) == 0 && st.f_type == 0x63677270;  // CGROUP2_SUPER_MAGIC
 }
 
+/// The host's cgroup hierarchies, for the spec's cgroup mounts (none: nothing is read).
+inline result<std::vector<cgroup_hierarchy>> probe_cgroup_hierarchies(const oci::spec& spec) {
+  const bool wanted = std::any_of(spec.mounts.begin(), spec.mounts.end(), [](const oci::mount& m) {
+    return m.type == "cgroup" || m.type == "cgroup2";
+  });
+  if (!wanted) {
+    return std::vector<cgroup_hierarchy>{};
+  }
+  const cgroup::dir self = KATANA_TRY(cgroup::dir::open("/proc/self"), "is /proc mounted?");
+  const std::string text = KATANA_TRY(self.read("mountinfo"), "/proc/self");
+  const auto mounts = KATANA_TRY(cgroup::parse_mountinfo(text), "/proc/self/mountinfo");
+  return cgroup_hierarchies_of(mounts);
+}
+
 /// Writes the pid file: decimal, no newline (runk, runc).
 inline status write_pid_file(const std::filesystem::path& path, int pid) {
   if (path.empty()) {
@@ -113,7 +128,8 @@ inline status write_pid_file(const std::filesystem::path& path, int pid) {
 inline status create_mount_points(const rootfs_plan& plan, const std::filesystem::path& rootfs) {
   for (std::size_t i = 0; i < plan.mounts.size(); ++i) {
     const planned_mount& m = plan.mounts[i];
-    if (covered_by_earlier_mount(plan, i)) {
+    if (covered_by_earlier_mount(plan, i) || m.kind == mount_kind::symlink ||
+        m.kind == mount_kind::remount) {
       continue;
     }
     if (!m.file) {
@@ -349,6 +365,7 @@ class basic_container {
       po.stdio[i] = opt.stdio[i];
     }
     po.host.cgroup2 = host_is_cgroup2();
+    po.host.cgroups = KATANA_TRY(probe_cgroup_hierarchies(spec), "cgroup mount");
     auto prepared = KATANA_TRY(prepare_init(spec, po));
     KATANA_TRY(create_mount_points(prepared->plan, rootfs));
 

@@ -72,6 +72,8 @@ struct mount_step {
   std::span<const unsigned long> propagation;
   std::uint64_t attr_set;
   std::uint64_t attr_clr;
+  const char* cgroup_controllers;  // cgroup_bind: the /proc/self/cgroup key ("" for cgroup2)
+  const char* cgroup_root;         // cgroup_bind: the host mount's root in the hierarchy
 };
 
 struct device_step {
@@ -400,7 +402,9 @@ inline result<std::unique_ptr<prepared_init>> prepare_init(const oci::spec& spec
       p.propagation_.push_back(m.propagation);
       p.mounts_.push_back({m.kind, a.add(m.source), a.add(m.destination), a.add_or_null(m.fstype),
                            a.add_or_null(m.data), m.flags, m.recursive, m.file, m.remount,
-                           m.sysfs_fallback, p.propagation_.back(), m.attr_set, m.attr_clr});
+                           m.sysfs_fallback, p.propagation_.back(), m.attr_set, m.attr_clr,
+                           m.cgroup_controllers.empty() ? "" : a.add(m.cgroup_controllers),
+                           m.cgroup_root.empty() ? "/" : a.add(m.cgroup_root)});
     }
     c.mounts = p.mounts_;
     c.setup_dev = p.plan.setup_dev;

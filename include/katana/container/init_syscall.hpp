@@ -227,6 +227,32 @@ inline unsigned long locked_flags(int fd) noexcept {
   return f;
 }
 
+/// The cgroup path of the hierarchy `controllers` ("memory", "cpu,cpuacct", "name=systemd"; ""
+/// for cgroup2's "0::") in /proc/self/cgroup `text`, which is modified: the path's line is
+/// NUL-terminated in place. nullptr when no line matches.
+inline const char* find_cgroup_path(char* text, const char* controllers) noexcept {
+  const std::size_t want = std::strlen(controllers);
+  char* line = text;
+  while (*line != '\0') {
+    char* end = std::strchr(line, '\n');
+    char* first = std::strchr(line, ':');
+    char* second = first == nullptr ? nullptr : std::strchr(first + 1, ':');
+    if (second != nullptr && (end == nullptr || second < end) &&
+        static_cast<std::size_t>(second - first - 1) == want &&
+        std::strncmp(first + 1, controllers, want) == 0) {
+      if (end != nullptr) {
+        *end = '\0';
+      }
+      return second + 1;
+    }
+    if (end == nullptr) {
+      break;
+    }
+    line = end + 1;
+  }
+  return nullptr;
+}
+
 }  // namespace init_detail
 
 /// Result of one hook run.

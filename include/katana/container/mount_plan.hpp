@@ -4,16 +4,19 @@
 // arguments or through one small probe, so tests can build plans without I/O.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <vector>
 
+#include <katana/cgroup/mountinfo.hpp>
 #include <katana/config.hpp>
 #include <katana/container/mount_options.hpp>
 #include <katana/core/error.hpp>
@@ -24,8 +27,12 @@
 namespace katana::inline v0::container {
 
 enum class mount_kind : std::uint8_t {
-  filesystem,  // mount(source, target, fstype, flags, data)
-  bind,        // mount(source, target, NULL, MS_BIND[|MS_REC]) (+ a remount for the flags)
+  filesystem,   // mount(source, target, fstype, flags, data)
+  bind,         // mount(source, target, NULL, MS_BIND[|MS_REC]) (+ a remount for the flags)
+  cgroup_bind,  // a bind of the init's own cgroup in the hierarchy mounted at `source`, found
+                // in /proc/self/cgroup by the init (runc without a cgroup namespace)
+  symlink,      // symlink `destination` -> `source` (co-mounted v1 controllers: cpu -> cpu,cpuacct)
+  remount,      // bind-remount `destination` with `flags` (the read-only cgroup tmpfs)
 };
 
 /// One step of the plan, in the order init performs them.
@@ -43,6 +50,10 @@ struct planned_mount {
   std::vector<unsigned long> propagation;
   std::uint64_t attr_set = 0;  // recursive mount_setattr
   std::uint64_t attr_clr = 0;
+  // cgroup_bind: the hierarchy's key in /proc/self/cgroup ("memory", "cpu,cpuacct",
+  // "name=systemd"; empty for cgroup2) and the root of its host mount ("/" usually).
+  std::string cgroup_controllers;
+  std::string cgroup_root;
   bool operator==(const planned_mount&) const = default;
 };
 
@@ -72,9 +83,21 @@ struct rootfs_plan {
   bool operator==(const rootfs_plan&) const = default;
 };
 
+/// One cgroup hierarchy of the host, mounted at or directly below /sys/fs/cgroup.
+struct cgroup_hierarchy {
+  std::string mount_point;  // "/sys/fs/cgroup/cpu,cpuacct", or "/sys/fs/cgroup" when unified
+  std::string root;         // the mount's root in the hierarchy (mountinfo field 4)
+  bool v2 = false;          // cgroup2
+  std::string controllers;  // "cpu,cpuacct", "name=systemd" (the /proc/self/cgroup key); v1 only
+  bool operator==(const cgroup_hierarchy&) const = default;
+};
+
 /// What the plan builder needs to know about the host.
 struct host_facts {
   bool cgroup2 = true;  // /sys/fs/cgroup is cgroup2 (unified)
+  /// The hierarchies an OCI cgroup mount exposes (cgroup_hierarchies_of(mountinfo)); empty:
+  /// unknown, and a cgroup mount binds the host's /sys/fs/cgroup (or mounts cgroup2).
+  std::vector<cgroup_hierarchy> cgroups;
   bool new_cgroupns = false;
   bool new_userns = false;  // devices are bound from the host instead of mknod'ed
   /// Whether a bind source is a directory; errors (missing source) propagate. Defaults to
@@ -117,6 +140,126 @@ inline result<bool> host_is_directory(const std::string& path) {
     return fail_errno("stat bind source " + path, ec.value());
   }
   return std::filesystem::is_directory(st);
+}
+
+namespace detail {
+/// Whether a cgroup v1 super option names a controller (or the hierarchy: "name=systemd")
+/// rather than a flag of cgroup1_show_options.
+inline bool names_cgroup_controller(std::string_view option) {
+  static constexpr std::string_view flags[] = {
+      "rw", "ro", "none", "noprefix", "clone_children", "xattr", "cpuset_v2_mode", "favordynmods",
+  };
+  return !option.starts_with("release_agent=") &&
+         std::find(std::begin(flags), std::end(flags), option) == std::end(flags);
+}
+}  // namespace detail
+
+/// The hierarchies below `cgroup_root` in parsed mountinfo: the cgroup2 root itself on a unified
+/// host, else every v1 hierarchy (and a hybrid host's cgroup2 mount) directly below it, once
+/// each (the first mount of a hierarchy wins, as for runc's GetCgroupMounts).
+inline std::vector<cgroup_hierarchy> cgroup_hierarchies_of(
+    const std::vector<cgroup::mount_entry>& mounts,
+    std::string_view cgroup_root = "/sys/fs/cgroup") {
+  std::vector<cgroup_hierarchy> out;
+  for (const cgroup::mount_entry& m : mounts) {
+    const bool v2 = m.fs_type == "cgroup2";
+    if (!v2 && m.fs_type != "cgroup") {
+      continue;
+    }
+    if (v2 && m.mount_point == cgroup_root) {
+      return {{m.mount_point, m.root, true, {}}};  // unified: nothing else counts
+    }
+    const auto slash = m.mount_point.rfind('/');
+    if (slash == std::string::npos ||
+        std::string_view(m.mount_point).substr(0, slash) != cgroup_root) {
+      continue;
+    }
+    cgroup_hierarchy h{m.mount_point, m.root, v2, {}};
+    for (const std::string& o : m.super_options) {
+      if (v2 || !detail::names_cgroup_controller(o)) {
+        continue;
+      }
+      h.controllers += str_cat(h.controllers.empty() ? "" : ",", o);
+    }
+    if (!v2 && h.controllers.empty()) {
+      continue;
+    }
+    const bool seen = std::any_of(out.begin(), out.end(), [&](const cgroup_hierarchy& e) {
+      return e.v2 == h.v2 && e.controllers == h.controllers;
+    });
+    if (!seen) {
+      out.push_back(std::move(h));
+    }
+  }
+  return out;
+}
+
+/// A spec cgroup mount, as runc does it. With a cgroup namespace the container's cgroup is the
+/// root of its view: cgroup2 is mounted (unified host), or a tmpfs holding each v1 hierarchy
+/// mounted afresh (and the hybrid host's cgroup2). Without one, the init binds its own cgroup
+/// directory of each hierarchy instead. Co-mounted controllers get symlinks (cpu ->
+/// cpu,cpuacct); a read-only mount makes the tmpfs read-only once it is filled.
+inline std::vector<planned_mount> plan_cgroup_mounts(planned_mount base, const host_facts& host) {
+  base.data.clear();
+  base.flags &= ~static_cast<unsigned long>(MS_BIND | MS_REC | MS_REMOUNT);
+  base.recursive = base.remount = base.file = base.sysfs_fallback = false;
+  const auto one = [&](const cgroup_hierarchy& h, std::string destination) {
+    planned_mount p = base;
+    p.destination = std::move(destination);
+    if (host.new_cgroupns) {
+      p.kind = mount_kind::filesystem;
+      p.fstype = h.v2 ? "cgroup2" : "cgroup";
+      p.source = p.fstype;
+      p.data = h.controllers;
+      return p;
+    }
+    p.kind = mount_kind::cgroup_bind;
+    p.source = h.mount_point;
+    p.recursive = true;
+    p.remount = p.flags != 0;
+    p.cgroup_controllers = h.controllers;
+    p.cgroup_root = h.root;
+    return p;
+  };
+  if (host.cgroups.size() == 1 && host.cgroups.front().v2) {
+    return {one(host.cgroups.front(), base.destination)};  // unified
+  }
+  std::vector<planned_mount> out;
+  planned_mount tmpfs = base;
+  tmpfs.kind = mount_kind::filesystem;
+  tmpfs.fstype = "tmpfs";
+  tmpfs.source = "tmpfs";
+  tmpfs.data = "mode=755";
+  tmpfs.flags = MS_NOSUID | MS_NOEXEC | MS_NODEV;
+  out.push_back(tmpfs);
+  for (const cgroup_hierarchy& h : host.cgroups) {
+    const std::string name = h.mount_point.substr(h.mount_point.rfind('/') + 1);
+    out.push_back(one(h, str_cat(base.destination, "/", name)));
+  }
+  for (const cgroup_hierarchy& h : host.cgroups) {
+    const std::string name = h.mount_point.substr(h.mount_point.rfind('/') + 1);
+    if (name.find(',') == std::string::npos) {
+      continue;
+    }
+    std::size_t pos = 0;
+    while (pos <= name.size()) {
+      const std::size_t comma = std::min(name.find(',', pos), name.size());
+      planned_mount l;
+      l.kind = mount_kind::symlink;
+      l.source = name;
+      l.destination = str_cat(base.destination, "/", name.substr(pos, comma - pos));
+      out.push_back(std::move(l));
+      pos = comma + 1;
+    }
+  }
+  if ((base.flags & MS_RDONLY) != 0) {
+    planned_mount ro;
+    ro.kind = mount_kind::remount;
+    ro.destination = base.destination;
+    ro.flags = tmpfs.flags | MS_RDONLY;
+    out.push_back(std::move(ro));
+  }
+  return out;
 }
 
 /// One spec mount -> one planned mount.
@@ -241,6 +384,12 @@ inline result<rootfs_plan> build_rootfs_plan(const oci::spec& spec,
   bool dev_is_bind = false;
   for (const oci::mount& m : spec.mounts) {
     planned_mount p = KATANA_TRY(plan_mount(m, bundle, host));
+    if ((m.type == "cgroup" || m.type == "cgroup2") && !host.cgroups.empty()) {
+      for (planned_mount& c : plan_cgroup_mounts(std::move(p), host)) {
+        plan.mounts.push_back(std::move(c));
+      }
+      continue;
+    }
     if (p.destination == "dev" && p.kind == mount_kind::bind) {
       dev_is_bind = true;
     }
@@ -266,6 +415,9 @@ inline result<rootfs_plan> build_rootfs_plan(const oci::spec& spec,
 inline bool covered_by_earlier_mount(const rootfs_plan& plan, std::size_t index) {
   const std::string& d = plan.mounts[index].destination;
   for (std::size_t i = 0; i < index; ++i) {
+    if (plan.mounts[i].kind == mount_kind::symlink || plan.mounts[i].kind == mount_kind::remount) {
+      continue;
+    }
     const std::string& e = plan.mounts[i].destination;
     if (d.size() > e.size() && d.compare(0, e.size(), e) == 0 && d[e.size()] == '/') {
       return true;

@@ -4,9 +4,11 @@
 // substring fail with an errno. For tests only: it allocates.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -22,6 +24,8 @@ struct recording_syscalls {
   std::vector<std::string> calls;
   std::vector<std::pair<std::string, int>> failures;  // (substring, errno)
   std::vector<std::string> missing;                   // open_in_root paths that report ENOENT
+  /// openat of these paths gives a descriptor whose read() returns the text.
+  std::vector<std::pair<std::string, std::string>> files;
   int next_fd = 1000;
 
   void fail_on(std::string substring, int err) { failures.emplace_back(std::move(substring), err); }
@@ -86,7 +90,13 @@ struct recording_syscalls {
   }
   int openat(int dirfd, const char* path, int flags, mode_t mode) noexcept {
     (void)mode;
-    return open_record(str_cat("openat(", dirfd, ", ", s(path), ", ", hex(flags), ")"));
+    const int fd = open_record(str_cat("openat(", dirfd, ", ", s(path), ", ", hex(flags), ")"));
+    for (const auto& [name, text] : files) {
+      if (fd >= 0 && name == path) {
+        reads_.push_back({fd, text, 0});
+      }
+    }
+    return fd;
   }
   int mkdirat(int dirfd, const char* path, mode_t mode) noexcept {
     return record(str_cat("mkdirat(", dirfd, ", ", s(path), ", ", oct(mode), ")"));
@@ -104,8 +114,19 @@ struct recording_syscalls {
     return record(
         str_cat("write(", fd, ", ", std::string(static_cast<const char*>(buf), len), ")"));
   }
+  int read(int fd, void* buf, std::size_t len) noexcept {
+    for (open_file& o : reads_) {
+      if (o.fd == fd) {
+        const std::size_t n = std::min(len, o.text.size() - o.offset);
+        std::memcpy(buf, o.text.data() + o.offset, n);
+        o.offset += n;
+        return static_cast<int>(n);
+      }
+    }
+    return record(str_cat("read(", fd, ")"));
+  }
   int close(int fd) noexcept {
-    (void)fd;
+    std::erase_if(reads_, [&](const open_file& o) { return o.fd == fd; });
     return 0;  // not recorded: noise
   }
   int set_capabilities(const capability_masks& c) noexcept {
@@ -149,6 +170,13 @@ struct recording_syscalls {
   }
 
  private:
+  struct open_file {
+    int fd;
+    std::string text;
+    std::size_t offset;
+  };
+  std::vector<open_file> reads_;
+
   static std::string s(const char* p) { return p == nullptr ? "NULL" : str_cat("\"", p, "\""); }
   template <class T>
   static std::string hex(T v) {

@@ -47,6 +47,7 @@ concept syscalls = requires(S& s,
                             unsigned long flags,
                             int fd,
                             const void* data,
+                            void* buffer,
                             std::size_t size,
                             const gid_t* gids,
                             const sock_fprog* prog,
@@ -89,6 +90,9 @@ concept syscalls = requires(S& s,
   { s.fchown(fd, uid_t{}, gid_t{}) }
   noexcept->std::same_as<int>;
   { s.write(fd, data, size) }
+  noexcept->std::same_as<int>;
+  // read(2): bytes read (0 at the end), or -errno
+  { s.read(fd, buffer, size) }
   noexcept->std::same_as<int>;
   { s.close(fd) }
   noexcept->std::same_as<int>;
@@ -192,6 +196,13 @@ struct linux_syscalls {
       done += static_cast<std::size_t>(n);
     }
     return 0;
+  }
+  int read(int fd, void* buf, std::size_t len) noexcept {
+    ssize_t n = 0;
+    do {
+      n = ::read(fd, buf, len);
+    } while (n < 0 && errno == EINTR);
+    return ret(n);
   }
   int close(int fd) noexcept { return ret(::close(fd)); }
 

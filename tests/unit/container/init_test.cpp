@@ -225,3 +225,71 @@ TEST_CASE("init steps: an initramfs root falls back to MS_MOVE + chroot", "[cont
   REQUIRE(steps2.prepare_rootfs(f2));
   CHECK_FALSE(steps2.pivot(f2));
 }
+
+TEST_CASE("init steps: /proc/self/cgroup lines by hierarchy", "[container]") {
+  char text[] = "9:name=systemd:/\n4:cpu,cpuacct:/a\n3:memory:/ctr/x\n0::/ctr/x\n";
+  CHECK(kc::init_detail::find_cgroup_path(text, "cpu") == nullptr);
+  CHECK(kc::init_detail::find_cgroup_path(text, "mem") == nullptr);
+  char t1[sizeof text];
+  std::copy_n(text, sizeof text, t1);
+  CHECK(std::string(kc::init_detail::find_cgroup_path(t1, "cpu,cpuacct")) == "/a");
+  std::copy_n(text, sizeof text, t1);
+  CHECK(std::string(kc::init_detail::find_cgroup_path(t1, "memory")) == "/ctr/x");
+  std::copy_n(text, sizeof text, t1);
+  CHECK(std::string(kc::init_detail::find_cgroup_path(t1, "")) == "/ctr/x");
+  std::copy_n(text, sizeof text, t1);
+  CHECK(std::string(kc::init_detail::find_cgroup_path(t1, "name=systemd")) == "/");
+}
+
+TEST_CASE("init steps: cgroup mounts bind the init's own cgroups, ro tmpfs last", "[container]") {
+  oci::spec spec = katana_test::busybox_spec("true");
+  kc::prepare_options o;
+  o.mode = kc::launch_mode::run;
+  o.bundle = "/b";
+  o.rootfs = "/b/rootfs";
+  o.host.cgroup2 = false;
+  o.host.cgroups = {{"/sys/fs/cgroup/cpu,cpuacct", "/", false, "cpu,cpuacct"},
+                    {"/sys/fs/cgroup/memory", "/", false, "memory"},
+                    {"/sys/fs/cgroup/unified", "/", true, ""}};
+  o.host.is_directory = [](const std::string&) -> katana::result<bool> {
+    return true;
+  };
+  auto p = kc::prepare_init(spec, o);
+  REQUIRE(p);
+  kc::recording_syscalls sys;
+  sys.files = {{"/proc/self/cgroup", "4:cpu,cpuacct:/\n3:memory:/k/ctr\n0::/k/ctr\n"}};
+  kc::init_steps<kc::recording_syscalls> steps(sys, (*p)->config);
+  kc::init_failure f;
+  REQUIRE(steps.prepare_rootfs(f));
+  const auto& calls = sys.calls;
+  const auto tmpfs = index_of(calls, "mount(\"tmpfs\", \"/proc/self/fd/");
+  const auto cpu = index_of(calls, "mount(\"/sys/fs/cgroup/cpu,cpuacct\", ");
+  const auto mem = index_of(calls, "mount(\"/sys/fs/cgroup/memory/k/ctr\", ");
+  const auto uni = index_of(calls, "mount(\"/sys/fs/cgroup/unified/k/ctr\", ");
+  const auto link = index_of(calls, "symlinkat(\"cpu,cpuacct\", ");
+  const auto ro = index_of(calls, "mount(NULL, \"/proc/self/fd/");
+  CHECK(tmpfs >= 0);
+  CHECK(cpu > tmpfs);
+  CHECK(mem > cpu);
+  CHECK(uni > mem);
+  CHECK(link > uni);
+  CHECK(ro > cpu);
+  CHECK(index_of(calls, "mount(NULL, \"/proc/self/fd/") >= 0);
+  // The last mount call: the tmpfs bind-remounted MS_RDONLY|MS_NOSUID|MS_NODEV|MS_NOEXEC.
+  std::string last;
+  for (const auto& c : calls) {
+    if (c.starts_with("mount(")) {
+      last = c;
+    }
+  }
+  CHECK(last.ends_with("NULL, 0x102f, NULL)"));
+
+  // A hierarchy missing from /proc/self/cgroup is an error naming it.
+  kc::recording_syscalls none;
+  none.files = {{"/proc/self/cgroup", "0::/\n"}};
+  kc::init_steps<kc::recording_syscalls> steps2(none, (*p)->config);
+  kc::init_failure f2;
+  CHECK_FALSE(steps2.prepare_rootfs(f2));
+  CHECK(f2.err == ENOENT);
+  CHECK(std::string(f2.path).starts_with("/sys/fs/cgroup/cpu,cpuacct"));
+}

@@ -133,3 +133,103 @@ TEST_CASE("mount plan: errors name the mount", "[container]") {
   spec.linux_->devices = {bad};
   CHECK_FALSE(kc::build_rootfs_plan(spec, "/b", fake_host()));
 }
+
+namespace {
+// This host's layout (Debian 12, systemd hybrid), plus a co-mounted cpu,cpuacct and a mount
+// outside /sys/fs/cgroup that must be ignored.
+constexpr std::string_view hybrid_mountinfo =
+    "30 22 0:27 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755\n"
+    "31 30 0:28 / /sys/fs/cgroup/cpu,cpuacct rw,relatime - cgroup cgroup rw,cpu,cpuacct\n"
+    "34 30 0:31 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory\n"
+    "39 30 0:36 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,xattr,name=systemd\n"
+    "40 30 0:37 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw,nsdelegate\n"
+    "41 22 0:31 / /mnt/memory rw,relatime - cgroup cgroup rw,memory\n";
+
+kc::host_facts hybrid_host(bool cgroupns) {
+  kc::host_facts h = fake_host(false);
+  auto mounts = katana::cgroup::parse_mountinfo(hybrid_mountinfo);
+  REQUIRE(mounts);
+  h.cgroups = kc::cgroup_hierarchies_of(*mounts);
+  h.new_cgroupns = cgroupns;
+  return h;
+}
+}  // namespace
+
+TEST_CASE("mount plan: the host's cgroup hierarchies from mountinfo", "[container]") {
+  const kc::host_facts h = hybrid_host(false);
+  REQUIRE(h.cgroups.size() == 4);
+  CHECK(h.cgroups[0] ==
+        kc::cgroup_hierarchy{"/sys/fs/cgroup/cpu,cpuacct", "/", false, "cpu,cpuacct"});
+  CHECK(h.cgroups[1].controllers == "memory");
+  CHECK(h.cgroups[2].controllers == "name=systemd");
+  CHECK(h.cgroups[3] == kc::cgroup_hierarchy{"/sys/fs/cgroup/unified", "/", true, ""});
+
+  auto unified = katana::cgroup::parse_mountinfo(
+      "25 22 0:27 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate\n");
+  REQUIRE(unified);
+  CHECK(kc::cgroup_hierarchies_of(*unified) ==
+        std::vector<kc::cgroup_hierarchy>{{"/sys/fs/cgroup", "/", true, ""}});
+}
+
+TEST_CASE("mount plan: v1 cgroups with a cgroup namespace: tmpfs, fresh hierarchy mounts",
+          "[container]") {
+  oci::spec spec = katana_test::busybox_spec("true");
+  auto plan = kc::build_rootfs_plan(spec, "/b", hybrid_host(true));
+  REQUIRE(plan);
+  // proc dev dev/pts dev/shm dev/mqueue sys, then the cgroup mount's steps.
+  REQUIRE(plan->mounts.size() == 6 + 1 + 4 + 2 + 1);
+  const auto& m = plan->mounts;
+  CHECK(m[6].destination == "sys/fs/cgroup");
+  CHECK(m[6].fstype == "tmpfs");
+  CHECK(m[6].data == "mode=755");
+  CHECK(m[6].flags == (MS_NOSUID | MS_NOEXEC | MS_NODEV));
+  CHECK(m[7].kind == kc::mount_kind::filesystem);
+  CHECK(m[7].destination == "sys/fs/cgroup/cpu,cpuacct");
+  CHECK(m[7].fstype == "cgroup");
+  CHECK(m[7].data == "cpu,cpuacct");
+  CHECK((m[7].flags & MS_RDONLY) != 0);
+  CHECK(m[9].data == "name=systemd");
+  CHECK(m[10].fstype == "cgroup2");
+  CHECK(m[10].destination == "sys/fs/cgroup/unified");
+  CHECK(m[10].data.empty());
+  CHECK(m[11].kind == kc::mount_kind::symlink);
+  CHECK(m[11].source == "cpu,cpuacct");
+  CHECK(m[11].destination == "sys/fs/cgroup/cpu");
+  CHECK(m[12].destination == "sys/fs/cgroup/cpuacct");
+  CHECK(m[13].kind == kc::mount_kind::remount);  // ro: the tmpfs once filled
+  CHECK(m[13].destination == "sys/fs/cgroup");
+  CHECK((m[13].flags & MS_RDONLY) != 0);
+  for (std::size_t i = 7; i < m.size(); ++i) {
+    CHECK(kc::covered_by_earlier_mount(*plan, i));  // below the tmpfs: created by the init
+  }
+}
+
+TEST_CASE("mount plan: v1 cgroups without a cgroup namespace bind the container's own cgroups",
+          "[container]") {
+  oci::spec spec = katana_test::busybox_spec("true");
+  auto plan = kc::build_rootfs_plan(spec, "/b", hybrid_host(false));
+  REQUIRE(plan);
+  const auto& m = plan->mounts;
+  CHECK(m[6].fstype == "tmpfs");
+  CHECK(m[8].kind == kc::mount_kind::cgroup_bind);
+  CHECK(m[8].source == "/sys/fs/cgroup/memory");
+  CHECK(m[8].destination == "sys/fs/cgroup/memory");
+  CHECK(m[8].cgroup_controllers == "memory");
+  CHECK(m[8].cgroup_root == "/");
+  CHECK(m[8].recursive);
+  CHECK(m[8].remount);
+  CHECK(m[10].cgroup_controllers.empty());  // unified: the "0::" line
+
+  // A unified host: one step at the destination.
+  kc::host_facts v2 = fake_host(true);
+  v2.cgroups = {{"/sys/fs/cgroup", "/", true, ""}};
+  auto bound = kc::build_rootfs_plan(spec, "/b", v2);
+  REQUIRE(bound);
+  REQUIRE(bound->mounts.size() == 7);
+  CHECK(bound->mounts[6].kind == kc::mount_kind::cgroup_bind);
+  CHECK(bound->mounts[6].destination == "sys/fs/cgroup");
+  v2.new_cgroupns = true;
+  auto fresh = kc::build_rootfs_plan(spec, "/b", v2);
+  REQUIRE(fresh);
+  CHECK(fresh->mounts[6].fstype == "cgroup2");
+}
