@@ -33,7 +33,9 @@ namespace katana_ctl {
 const std::string_view image_usage = R"(
   image build [--agent PATH] [--output-dir DIR] [--cache-dir DIR] [--kernel-version V]
                                         build the guest kernel (vmlinux) and initrd
-                                        (default output: /usr/share/katana)
+                                        (default output: /usr/share/katana; default agent:
+                                        the static katana-agent or katana-agent-static next
+                                        to katana-ctl)
 )";
 
 namespace {
@@ -307,19 +309,27 @@ status build(std::vector<std::string_view> args) {
     if (const char* e = std::getenv("KATANA_AGENT"); e != nullptr) {
       agent = e;
     } else {
-      agent = (fs::read_symlink("/proc/self/exe").parent_path() / "katana-agent").string();
+      // Next to katana-ctl: katana-agent when it is static (Release builds), else
+      // katana-agent-static (the extra static agent of other build types).
+      const auto bin = fs::read_symlink("/proc/self/exe").parent_path();
+      agent = (bin / "katana-agent").string();
+      const auto extra = bin / "katana-agent-static";
+      const auto is_static = is_static_elf(agent);
+      if ((!is_static || !*is_static) && fs::exists(extra)) {
+        agent = extra.string();
+      }
     }
   }
   if (!fs::exists(agent)) {
     return fail(errc::not_found, str_cat("image build: no agent at ", agent,
-                                         " (build katana-agent with -DKATANA_AGENT_STATIC=ON "
-                                         "and pass --agent PATH)"));
+                                         " (build katana-agent-static, or katana-agent in a "
+                                         "Release build, and pass --agent PATH)"));
   }
   if (!KATANA_TRY(is_static_elf(agent))) {
     return fail(errc::invalid_argument,
                 str_cat("image build: ", agent,
                         " is dynamically linked; the initrd has no libraries "
-                        "(configure with -DKATANA_AGENT_STATIC=ON)"));
+                        "(use katana-agent-static, or configure with -DKATANA_AGENT_STATIC=ON)"));
   }
   std::error_code ec;
   fs::create_directories(cache, ec);

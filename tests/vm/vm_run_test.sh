@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# vm.run: `katana-ctl vm run` end to end in a real VM (QEMU; TCG where KVM does not work), one
+# boot: the guest image is built from this build's static agent into the build tree (the kernel
+# package is cached in /var/cache/katana), a busybox rootfs is shared, and the test checks
+# stdout and stderr of the container, its exit code (7) coming back as katana-ctl's, and that
+# nothing is left behind: no QEMU, no sandbox directory, no mount. Then a run whose rootfs does
+# not exist must fail after the boot and leave nothing behind either (QEMU is started, no agent
+# conversation). Exit 77 (skip) with the reason when root, QEMU, busybox or the kernel package
+# are not available.
+#
+#   vm_run_test.sh KATANA_CTL STATIC_AGENT SOURCE_DIR WORK_DIR
+set -uo pipefail
+ctl=$1 agent=$2 src=$3 work=$4
+
+skip() { echo "SKIP vm.run: $*"; exit 77; }
+((EUID == 0)) || skip "needs root (bind mounts, /run/katana)"
+[[ -x /bin/busybox ]] || skip "no /bin/busybox (apt-get install busybox-static)"
+[[ -x $agent ]] || { echo "FAIL: no agent at $agent"; exit 1; }
+
+rm -rf "$work"
+mkdir -p "$work/image" "$work/rootfs"/{bin,etc,proc,dev,sys,tmp}
+img=$work/image
+ctl_pid=
+cleanup() {
+  # Only what this test started: the katana-ctl below and its sandbox.
+  if [[ -n $ctl_pid ]] && kill -0 "$ctl_pid" 2>/dev/null; then kill -KILL "$ctl_pid"; fi
+  if [[ -n $ctl_pid && -d /run/katana/vm/vm-$ctl_pid ]]; then
+    grep -o "/run/katana/vm/vm-$ctl_pid[^ ]*" /proc/self/mountinfo | sort -r |
+      while read -r m; do umount -l "$m"; done
+    rm -rf "/run/katana/vm/vm-$ctl_pid"
+  fi
+}
+trap cleanup EXIT
+
+# The guest image from this build's agent (kernel from the cache or apt-get download).
+if ! "$ctl" image build --agent "$agent" --output-dir "$img" >"$work/image.log" 2>&1; then
+  if grep -Eq 'apt-get download|apt-cache depends' "$work/image.log"; then
+    skip "cannot fetch the guest kernel: $(tail -1 "$work/image.log")"
+  fi
+  echo "FAIL: katana-ctl image build"; cat "$work/image.log"; exit 1
+fi
+echo "image: $(grep -E '^(kernel|initrd):' "$work/image.log" | tr '\n' ' ')"
+sed -e "s|^kernel = .*|kernel = \"$img/vmlinux\"|" -e "s|^initrd = .*|initrd = \"$img/katana-initrd.img\"|" \
+  "$src/config/configuration.toml" >"$work/configuration.toml"
+grep -q "^initrd = \"$img/katana-initrd.img\"" "$work/configuration.toml" ||
+  { echo "FAIL: could not point the configuration at $img"; exit 1; }
+
+# The host: skip only when what the test cannot provide is missing (root, QEMU).
+"$ctl" check --verbose --config "$work/configuration.toml" >"$work/check.out" 2>&1
+sed -n 1p "$work/check.out"
+if grep -E '^  fail ' "$work/check.out" | grep -Evq '^  fail +(root|qemu) '; then
+  echo "FAIL: katana-ctl check:"; cat "$work/check.out"; exit 1
+fi
+grep -Eq '^  fail +qemu ' "$work/check.out" && skip "$(grep -E '^  fail +qemu ' "$work/check.out")"
+
+cp /bin/busybox "$work/rootfs/bin/"
+for tool in sh echo cat; do ln -s busybox "$work/rootfs/bin/$tool"; done
+marker="katana-vm-run-$RANDOM$RANDOM"
+echo "$marker" >"$work/rootfs/marker"
+
+failures=0
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+leftovers() {  # leftovers PID WHAT
+  local pid=$1 what=$2
+  if pgrep -f -- "$img/katana-initrd.img" >/dev/null; then
+    fail "$what: a QEMU of this test still runs: $(pgrep -af -- "$img/katana-initrd.img")"
+  fi
+  [[ ! -e /run/katana/vm/vm-$pid ]] || fail "$what: /run/katana/vm/vm-$pid is left"
+  if grep -q "/run/katana/vm/vm-$pid" /proc/self/mountinfo; then
+    fail "$what: mounts left: $(grep "/run/katana/vm/vm-$pid" /proc/self/mountinfo)"
+  fi
+}
+
+# 1. A container: stdout, stderr, exit code 7, the shared rootfs.
+start=$(date +%s%N)
+"$ctl" vm run --timing --config "$work/configuration.toml" --rootfs "$work/rootfs" -- \
+  /bin/sh -c 'echo "hello from vm.run"; cat /marker; echo to-stderr >&2; exit 7' \
+  >"$work/out" 2>"$work/err" &
+ctl_pid=$!
+wait "$ctl_pid"
+rc=$?
+echo "vm run: rc=$rc in $((($(date +%s%N) - start) / 1000000)) ms"
+grep '^vm: ' "$work/err" | sed 's/^/  /'
+[[ $rc == 7 ]] || { fail "exit code $rc, want 7 (the container's)"; cat "$work/err"; }
+printf 'hello from vm.run\n%s\n' "$marker" | cmp -s - "$work/out" ||
+  { fail "stdout is not the container's:"; cat "$work/out"; }
+grep -qx 'to-stderr' "$work/err" || fail "the container's stderr is not on stderr"
+leftovers "$ctl_pid" "after a run"
+
+# 2. A rootfs that does not exist: fails after the boot, tears down all the same.
+"$ctl" vm run --config "$work/configuration.toml" --rootfs "$work/no-such-rootfs" -- /bin/true \
+  >"$work/out2" 2>"$work/err2" &
+ctl_pid=$!
+wait "$ctl_pid"
+rc=$?
+if [[ $rc == 0 ]] || ! grep -q 'no-such-rootfs' "$work/err2"; then
+  fail "a missing rootfs: rc=$rc, stderr:"; cat "$work/err2"
+else
+  echo "missing rootfs: rc=$rc: $(head -1 "$work/err2")"
+fi
+leftovers "$ctl_pid" "after a failed run"
+
+if ((failures)); then echo "$failures failure(s)"; exit 1; fi
+rm -rf "$work"
+echo "vm.run: ok"
