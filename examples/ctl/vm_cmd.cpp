@@ -6,9 +6,12 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <string>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <katana/agent/copy_file.hpp>
@@ -26,9 +29,12 @@
 namespace katana_ctl {
 
 const std::string_view vm_usage = R"(
-  vm run --rootfs DIR [--config F] [--keep] -- CMD ARGS
+  vm run --rootfs DIR [--config F] [--keep] [--timing] -- CMD ARGS
                                         run CMD in a container in a sandbox VM; exits with its
-                                        exit code (--keep keeps the sandbox directory)
+                                        exit code (--keep keeps the sandbox directory; --timing
+                                        reports the phases and the max RSS of QEMU and katana-ctl)
+  vm cmdline --dir DIR [--config F]     print the QEMU command line of a sandbox in DIR, one
+                                        argument per line (nothing is started)
 )";
 
 namespace {
@@ -148,9 +154,66 @@ task<result<int>> converse(kt::unix_socket sock,
   co_return static_cast<int>(w.status());
 }
 
+/// VmHWM of a process in KiB (0 when unknown).
+long peak_rss_kib(pid_t pid) {
+  std::ifstream f(str_cat("/proc/", pid, "/status"));
+  std::string line;
+  while (std::getline(f, line)) {
+    if (line.starts_with("VmHWM:")) {
+      return std::strtol(line.c_str() + 6, nullptr, 10);
+    }
+  }
+  return 0;
+}
+
+result<katana::config::hypervisor_config> load_hypervisor(const std::string& config_file,
+                                                          katana::config::agent_config* agent) {
+  katana::config::load_options lo;
+  if (!config_file.empty()) {
+    lo.path = config_file;
+  }
+  auto loaded = KATANA_TRY(katana::config::load(lo));
+  const auto* h = loaded.config.hypervisor();
+  if (h == nullptr) {
+    return fail(errc::invalid_config, "no hypervisor selected");
+  }
+  *agent = loaded.config.agent;
+  return *h;
+}
+
+/// vm cmdline: the argv qemu::vm::prepare builds for a sandbox in `dir`.
+result<int> cmdline(std::vector<std::string_view> args) {
+  std::string dir, config_file;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    if ((args[i] == "--dir" || args[i] == "--config") && i + 1 < args.size()) {
+      (args[i] == "--dir" ? dir : config_file) = std::string(args[i + 1]);
+      ++i;
+    } else {
+      return fail(errc::invalid_argument,
+                  str_cat("vm cmdline: unexpected argument \"", args[i], "\""));
+    }
+  }
+  if (dir.empty()) {
+    return fail(errc::invalid_argument, "vm cmdline needs --dir DIR");
+  }
+  katana::hypervisor::vm_config vc;
+  vc.dir = fs::absolute(dir);
+  vc.id = vc.dir.filename().string();
+  vc.hypervisor = KATANA_TRY(load_hypervisor(config_file, &vc.agent));
+  katana::hypervisor::qemu::vm q;
+  KATANA_TRY(q.prepare(vc));
+  for (const auto& a : q.argv()) {
+    std::printf("%s\n", a.c_str());
+  }
+  return 0;
+}
+
 }  // namespace
 
 katana::result<int> vm_command(std::vector<std::string_view> args) {
+  if (!args.empty() && args.front() == "cmdline") {
+    return cmdline({args.begin() + 1, args.end()});
+  }
   if (args.empty() || args.front() != "run") {
     return fail(errc::invalid_argument, "usage: katana-ctl vm run --rootfs DIR -- CMD ARGS");
   }
@@ -178,22 +241,11 @@ katana::result<int> vm_command(std::vector<std::string_view> args) {
     return fail(errc::invalid_argument, "vm run needs --rootfs DIR and -- CMD");
   }
   const auto t0 = std::chrono::steady_clock::now();
-  katana::config::load_options lo;
-  if (!config_file.empty()) {
-    lo.path = config_file;
-  }
-  auto loaded = KATANA_TRY(katana::config::load(lo));
-  auto& cfg = loaded.config;
-  const auto* h = cfg.hypervisor();
-  if (h == nullptr) {
-    return fail(errc::invalid_config, "no hypervisor selected");
-  }
   const std::string sid = str_cat("vm-", ::getpid());
   katana::hypervisor::vm_config vc;
   vc.id = sid;
   vc.dir = fs::path("/run/katana/vm") / sid;
-  vc.hypervisor = *h;
-  vc.agent = cfg.agent;
+  vc.hypervisor = KATANA_TRY(load_hypervisor(config_file, &vc.agent));
   katana::sandbox::qemu_9p_sandbox sb(vc);
   sb.keep_directory(keep);
   if (auto r = sb.start(); !r) {
@@ -253,6 +305,14 @@ katana::result<int> vm_command(std::vector<std::string_view> args) {
     const auto tail =
         katana::hypervisor::child_process::read_tail(sb.hypervisor().console_log(), 2000);
     std::fprintf(stderr, "vm: console log tail:\n%s\n", tail.c_str());
+  }
+  if (timing) {
+    // QEMU's peak while it still runs; katana-ctl's own (RUSAGE_SELF: not its children).
+    const long qemu_kib = sb.hypervisor().running() ? peak_rss_kib(sb.hypervisor().pid()) : 0;
+    rusage self{};
+    ::getrusage(RUSAGE_SELF, &self);
+    std::fprintf(stderr, "vm: max RSS katana-ctl %ld KiB, QEMU %ld KiB\n", self.ru_maxrss,
+                 qemu_kib);
   }
   (void)sb.stop();
   if (timing) {
