@@ -14,6 +14,7 @@
 #include <katana/agent/copy_file.hpp>
 #include <katana/agent/devices.hpp>
 #include <katana/agent/engine.hpp>
+#include <katana/agent/network.hpp>
 #include <katana/agent/sandbox.hpp>
 #include <katana/agent/storage.hpp>
 #include <katana/oci/spec.hpp>
@@ -607,6 +608,72 @@ inline grpc::GuestDetailsResponse to_pb(const guest_details& d) {
   detail::put_strings(a->mutable_storage_handlers(), d.storage_handlers);
   a->set_supports_seccomp(d.supports_seccomp);
   return r;
+}
+
+// ---- network (types.proto) ---------------------------------------------------------------
+
+inline ip_address from_pb(const types::IPAddress& a) {
+  return {a.family() == types::v6, a.address(), a.mask()};
+}
+inline void to_pb(const ip_address& a, types::IPAddress* out) {
+  out->set_family(a.v6 ? types::v6 : types::v4);
+  out->set_address(a.address);
+  out->set_mask(a.mask);
+}
+
+inline net_interface from_pb(const types::Interface& i) {
+  net_interface n;
+  n.device = i.device();
+  n.name = i.name();
+  for (const auto& a : i.ipaddresses()) {
+    n.addresses.push_back(from_pb(a));
+  }
+  n.mtu = i.mtu();
+  n.hw_addr = i.hwaddr();
+  n.device_path = i.devicepath();
+  n.type = i.type();
+  n.raw_flags = i.raw_flags();
+  return n;
+}
+inline types::Interface to_pb(const net_interface& n) {
+  types::Interface i;
+  i.set_device(n.device);
+  i.set_name(n.name);
+  for (const auto& a : n.addresses) {
+    to_pb(a, i.add_ipaddresses());
+  }
+  i.set_mtu(n.mtu);
+  i.set_hwaddr(n.hw_addr);
+  i.set_devicepath(n.device_path);
+  i.set_type(n.type);
+  i.set_raw_flags(n.raw_flags);
+  return i;
+}
+
+inline net_route from_pb(const types::Route& r) {
+  return {r.dest(),  r.gateway(), r.device(), r.source(), r.scope(), r.family() == types::v6,
+          r.flags(), r.mtu()};
+}
+inline void to_pb(const net_route& n, types::Route* r) {
+  r->set_dest(n.dest);
+  r->set_gateway(n.gateway);
+  r->set_device(n.device);
+  r->set_source(n.source);
+  r->set_scope(n.scope);
+  r->set_family(n.v6 ? types::v6 : types::v4);
+  r->set_flags(n.flags);
+  r->set_mtu(n.mtu);
+}
+inline grpc::Routes to_pb(const std::vector<net_route>& routes) {
+  grpc::Routes out;
+  for (const auto& r : routes) {
+    to_pb(r, out.add_routes());
+  }
+  return out;
+}
+
+inline arp_neighbor from_pb(const types::ARPNeighbor& n) {
+  return {from_pb(n.toipaddress()), n.device(), n.lladdr(), n.state(), n.flags()};
 }
 
 }  // namespace katana::inline v0::agent::convert

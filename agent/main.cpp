@@ -67,7 +67,8 @@ options:
                         processes, no isolation: development and tests only)
   --isolate             host mode: private mount, UTS and IPC namespaces and a tmpfs run dir,
                         so the agent touches nothing of the host's (needs root)
-  --allow-guest-changes let SetGuestDateTime, OnlineCPUMem and MemHotplugByProbe change the
+  --allow-guest-changes let SetGuestDateTime, OnlineCPUMem, MemHotplugByProbe and the network
+                        RPCs (UpdateInterface, UpdateRoutes, AddARPNeighbors) change the
                         machine outside init mode (host mode refuses them by default)
   --no-shared-namespaces  do not create the sandbox's shared IPC/UTS namespaces
   --no-cgroups          containers get no cgroup (stats, update, pause and OOM events

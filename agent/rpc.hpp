@@ -174,6 +174,53 @@ class rpc_service {
   reply<empty> set_guest_date_time(ctx&, const grpc::SetGuestDateTimeRequest& req) {
     return done(a_->set_guest_date_time(req.sec(), req.usec()));
   }
+  reply<types::Interface> update_interface(ctx&, const grpc::UpdateInterfaceRequest& req) {
+    auto a = a_;
+    auto r = co_await a->update_interface(convert::from_pb(req.interface()));
+    if (!r) {
+      co_return unexpected<error>(std::move(r).error());
+    }
+    co_return convert::to_pb(*r);
+  }
+  reply<grpc::Interfaces> list_interfaces(ctx&, const grpc::ListInterfacesRequest&) {
+    auto a = a_;
+    auto r = co_await a->list_interfaces();
+    if (!r) {
+      co_return unexpected<error>(std::move(r).error());
+    }
+    grpc::Interfaces out;
+    for (const auto& i : *r) {
+      *out.add_interfaces() = convert::to_pb(i);
+    }
+    co_return out;
+  }
+  reply<grpc::Routes> update_routes(ctx&, const grpc::UpdateRoutesRequest& req) {
+    std::vector<net_route> routes;
+    for (const auto& r : req.routes().routes()) {
+      routes.push_back(convert::from_pb(r));
+    }
+    auto a = a_;
+    auto r = co_await a->update_routes(std::move(routes));
+    if (!r) {
+      co_return unexpected<error>(std::move(r).error());
+    }
+    co_return convert::to_pb(*r);
+  }
+  reply<grpc::Routes> list_routes(ctx&, const grpc::ListRoutesRequest&) {
+    auto a = a_;
+    auto r = co_await a->list_routes();
+    if (!r) {
+      co_return unexpected<error>(std::move(r).error());
+    }
+    co_return convert::to_pb(*r);
+  }
+  reply<empty> add_arp_neighbors(ctx&, const grpc::AddARPNeighborsRequest& req) {
+    std::vector<arp_neighbor> ns;
+    for (const auto& n : req.neighbors().arpneighbors()) {
+      ns.push_back(convert::from_pb(n));
+    }
+    return done(a_->add_arp_neighbors(std::move(ns)));
+  }
   reply<empty> copy_file(ctx&, const grpc::CopyFileRequest& req) {
     return done(a_->copy_file(convert::from_pb(req)));
   }
@@ -277,11 +324,6 @@ void register_services(ttrpc::service_table& table, std::shared_ptr<rpc_service<
   const auto no = [&](std::string_view method, std::string_view why) {
     ttrpc::register_unsupported(table, svc, method, why);
   };
-  no("UpdateInterface", "is not implemented: katana-agent does not configure guest networking");
-  no("UpdateRoutes", "is not implemented: katana-agent does not configure guest networking");
-  no("ListInterfaces", "is not implemented: katana-agent does not configure guest networking");
-  no("ListRoutes", "is not implemented: katana-agent does not configure guest networking");
-  no("AddARPNeighbors", "is not implemented: katana-agent does not configure guest networking");
   no("GetIPTables", "is not implemented: the guest has no iptables");
   no("SetIPTables", "is not implemented: the guest has no iptables");
   no("UpdateEphemeralMounts", "is not implemented yet");

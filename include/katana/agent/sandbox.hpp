@@ -79,8 +79,9 @@ struct agent_options {
   std::optional<bool> systemd;
   /// Persistent IPC and UTS namespaces for the sandbox (needs CAP_SYS_ADMIN).
   bool share_namespaces = true;
-  /// RPCs that change the whole guest (SetGuestDateTime, OnlineCPUMem, MemHotplugByProbe) are
-  /// carried out; empty: only in init mode (a host-mode agent must not touch its host).
+  /// RPCs that change the whole guest (SetGuestDateTime, OnlineCPUMem, MemHotplugByProbe, the
+  /// network updates) are carried out; empty: only in init mode (a host-mode agent must not
+  /// touch its host).
   std::optional<bool> allow_guest_changes;
   logging::logger log{logging::fd_writer(2)};
   /// CreateSandbox's kernel_modules; empty: refused (the agent is not init).

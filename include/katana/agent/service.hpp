@@ -32,6 +32,7 @@
 #include <katana/agent/engine.hpp>
 #include <katana/agent/guest.hpp>
 #include <katana/agent/namespaces.hpp>
+#include <katana/agent/network.hpp>
 #include <katana/agent/reaper.hpp>
 #include <katana/agent/sandbox.hpp>
 #include <katana/agent/stdio.hpp>
@@ -584,6 +585,47 @@ class basic_agent {
   /// Mixes the runtime's random bytes into the guest's pool and reseeds the CRNG.
   task<status> reseed_random_dev(std::string data) {
     co_return reseed_random(opts_.env.dev_root / "random", data);
+  }
+
+  // ---- network: the agent's own namespace (the guest's when it is init) ----------------------
+
+  task<result<std::vector<net_interface>>> list_interfaces() {
+    auto net = KATANA_CO_TRY(network::open(), "ListInterfaces");
+    co_return net.list_interfaces();
+  }
+
+  /// A hot-plugged NIC may not be there yet: wait for its MAC up to the hot-plug timeout.
+  task<result<net_interface>> update_interface(net_interface iface) {
+    KATANA_CO_TRY(guest_changes_allowed("UpdateInterface"));
+    auto net = KATANA_CO_TRY(network::open(), "UpdateInterface");
+    const auto end = clock::now() + opts_.env.timeout;
+    asio::steady_timer timer(ex_);
+    for (;;) {
+      auto r = net.update_interface(iface);
+      if (r || r.error().code != make_error_code(errc::not_found) || clock::now() >= end) {
+        co_return r;
+      }
+      timer.expires_after(opts_.env.poll_interval);
+      boost::system::error_code ec;
+      co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    }
+  }
+
+  task<result<std::vector<net_route>>> list_routes() {
+    auto net = KATANA_CO_TRY(network::open(), "ListRoutes");
+    co_return net.list_routes();
+  }
+
+  task<result<std::vector<net_route>>> update_routes(std::vector<net_route> routes) {
+    KATANA_CO_TRY(guest_changes_allowed("UpdateRoutes"));
+    auto net = KATANA_CO_TRY(network::open(), "UpdateRoutes");
+    co_return net.update_routes(routes);
+  }
+
+  task<status> add_arp_neighbors(std::vector<arp_neighbor> neighbors) {
+    KATANA_CO_TRY(guest_changes_allowed("AddARPNeighbors"));
+    auto net = KATANA_CO_TRY(network::open(), "AddARPNeighbors");
+    co_return net.add_arp_neighbors(neighbors);
   }
 
   task<result<guest_details>> get_guest_details(bool mem_block_size, bool mem_hotplug_probe) {

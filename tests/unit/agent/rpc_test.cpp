@@ -3,6 +3,7 @@
 // client that goes away in the middle of calls.
 #include "rpc.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <optional>
 #include <string>
@@ -198,9 +199,23 @@ TEST_CASE("rpc: statuses for bad input, UNIMPLEMENTED with a reason", "[agent][r
   const auto un = r.agent_call("AddSwap", swap).error();
   CHECK(code_of(un) == kt::code::unimplemented);
   CHECK(un.context.find("not implemented") != std::string::npos);
+  // Networking: listing is harmless, a host-mode agent refuses to change its host's network.
   grpc::ListInterfacesRequest li;
-  const auto net = r.agent_call<grpc::Interfaces>("ListInterfaces", li).error();
-  CHECK(net.context.find("networking") != std::string::npos);
+  const auto ifs = r.agent_call<grpc::Interfaces>("ListInterfaces", li);
+  REQUIRE(ifs);
+  CHECK(std::any_of(ifs->interfaces().begin(), ifs->interfaces().end(),
+                    [](const types::Interface& i) { return i.name() == "lo"; }));
+  grpc::ListRoutesRequest lr;
+  CHECK(r.agent_call<grpc::Routes>("ListRoutes", lr));
+  grpc::UpdateRoutesRequest ur;
+  ur.mutable_routes()->add_routes()->set_gateway("10.0.0.1");
+  const auto denied = r.agent_call<grpc::Routes>("UpdateRoutes", ur).error();
+  CHECK(code_of(denied) == kt::code::permission_denied);
+  CHECK(denied.context.find("UpdateRoutes") != std::string::npos);
+  grpc::UpdateInterfaceRequest ui;
+  ui.mutable_interface()->set_hwaddr("02:00:00:00:00:01");
+  CHECK(code_of(r.agent_call<types::Interface>("UpdateInterface", ui).error()) ==
+        kt::code::permission_denied);
   CHECK(code_of(r.call<google::protobuf::Empty>("grpc.AgentService", "NoSuchCall", li).error()) ==
         kt::code::unimplemented);
   // Still serving.
