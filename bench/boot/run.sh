@@ -44,6 +44,7 @@ if [[ -z $ctl || -z $agent ]]; then
   agent=${agent:-$build/bin/katana-agent}
 fi
 
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 work=$(mktemp -d /tmp/katana-boot-bench.XXXXXX)
 qpid=""  # the bare boot's GNU time (QEMU is its child), while one runs
 trap 'rm -rf "$work"' EXIT
@@ -220,7 +221,7 @@ cat >"$json" <<EOF
   "bench": "boot",
   "what": "katana-ctl vm run /bin/true vs a bare boot of the same QEMU argv, kernel and initrd (rdinit=/bare-init: echo, poweroff -f); times in ms from launch, RSS in KiB",
   "date": "$(date -u +%Y-%m-%dT%H:%M:%SZ)",
-  "host": {"cpus": $(nproc), "kernel": "$(uname -r)", "loadavg_at_start": "$(cut -d' ' -f1-3 /proc/loadavg)",
+  "host": {"cpus": $(nproc), "kernel": "$(uname -r)", "loadavg_start": "$load_start", "loadavg_end": "$(cut -d' ' -f1-3 /proc/loadavg)",
            "qemu": "$(qemu-system-x86_64 --version | head -1)", "accelerator": "$accel"},
   "guest": {"kernel": "$kernel_version", "initrd_bytes": $(stat -c %s "$work/img/katana-initrd.img"),
             "agent_bytes": $(stat -c %s "$agent"), "memory": "$(printf '%s\n' "${bare_argv[@]}" | grep -A1 '^-m$' | tail -1)"},

@@ -77,5 +77,15 @@ check "check: missing config" 1 '' -- "$ctl" check --config "$dir/nope.toml"
 grep -Eq '^  fail +configuration .*nope.toml' "$dir/out" || { echo "FAIL: check does not name the missing config"; cat "$dir/out"; failures=$((failures + 1)); }
 check "check: bad argument" 2 'check: unexpected argument "--frob"' -- "$ctl" check --frob
 
+# vm cmdline (builds with the agent protocol only): the QEMU argv, nothing started.
+if "$ctl" --help 2>/dev/null | grep -q 'vm cmdline'; then
+  check "vm cmdline" 0 '' -- "$ctl" vm cmdline --dir "$dir/sb"
+  if ! grep -q '^-kernel$' "$dir/out" || ! grep -qx -- "-qmp" "$dir/out" ||
+     ! grep -q "^unix:$dir/sb/qmp.sock," "$dir/out" || [[ -e $dir/sb ]]; then
+    echo "FAIL: vm cmdline printed:"; cat "$dir/out"; failures=$((failures + 1))
+  fi
+  check "vm cmdline needs --dir" 2 'vm cmdline needs --dir' -- "$ctl" vm cmdline
+fi
+
 if ((failures)); then echo "$failures failure(s)"; exit 1; fi
 echo "all katana-ctl checks passed"
