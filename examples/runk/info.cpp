@@ -1,11 +1,8 @@
 // katana-runk: state, list, ps, pause, resume, events, update, features, spec.
 #include <algorithm>
 #include <cstdio>
-#include <fstream>
-#include <iostream>
 #include <iterator>
 #include <set>
-#include <sstream>
 #include <string>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -34,9 +31,11 @@ void print(const std::string& text) {
 
 /// The owner of a uid from /etc/passwd, else "#<uid>" (runk; no NSS in a static binary).
 std::string owner_name(uid_t uid) {
-  std::ifstream in("/etc/passwd");
-  std::string line;
-  while (std::getline(in, line)) {
+  const auto text = katana::oci::detail::read_small_file("/etc/passwd", 16 << 20);
+  std::string_view rest = text ? std::string_view(*text) : std::string_view{};
+  while (!rest.empty()) {
+    const std::string_view line = rest.substr(0, rest.find('\n'));
+    rest.remove_prefix(std::min(rest.size(), line.size() + 1));
     const auto c1 = line.find(':');
     const auto c2 = line.find(':', c1 + 1);
     const auto c3 = line.find(':', c2 + 1);
@@ -44,7 +43,7 @@ std::string owner_name(uid_t uid) {
       continue;
     }
     if (line.substr(c2 + 1, c3 - c2 - 1) == std::to_string(uid)) {
-      return line.substr(0, c1);
+      return std::string(line.substr(0, c1));
     }
   }
   return "#" + std::to_string(uid);
@@ -254,26 +253,17 @@ katana::result<int> cmd_ps(const globals& g, args_t args) {
     return fail(errc::not_found, "no processes found");
   }
   std::size_t pid_col = std::string::npos;
-  {
-    std::size_t col = 0;
-    std::istringstream hs(lines[0]);
-    for (std::string w; hs >> w; ++col) {
-      if (w == "PID") {
-        pid_col = col;
-        break;
-      }
-    }
+  const auto header = words(lines[0]);
+  if (const auto it = std::find(header.begin(), header.end(), "PID"); it != header.end()) {
+    pid_col = static_cast<std::size_t>(it - header.begin());
   }
   if (pid_col == std::string::npos) {
     return fail(errc::parse_error, "could't find PID field in ps output");
   }
   print(lines[0]);
   for (std::size_t i = 1; i < lines.size(); ++i) {
-    std::istringstream ls(lines[i]);
-    std::string w;
-    for (std::size_t col = 0; col <= pid_col && (ls >> w); ++col) {
-    }
-    const auto pid = parse_int(w);
+    const auto w = words(lines[i]);
+    const auto pid = pid_col < w.size() ? parse_int(w[pid_col]) : std::nullopt;
     if (pid && std::find(pids.begin(), pids.end(), *pid) != pids.end()) {
       print(lines[i]);
     }
@@ -372,7 +362,7 @@ katana::result<int> cmd_update(const globals& g, args_t args) {
   if (auto file = a.get("resources")) {
     std::string text;
     if (*file == "-") {
-      text.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+      text = KATANA_TRY(read_all(STDIN_FILENO));
     } else {
       text = KATANA_TRY(katana::oci::detail::read_small_file(*file, 1 << 20));
     }
@@ -500,11 +490,7 @@ katana::result<int> cmd_spec(const globals&, args_t args) {
     return fail(errc::already_exists, "File " + file.native() + " exists. Remove it first");
   }
   const auto spec = katana::oci::default_spec(a.has("rootless"));
-  std::ofstream out(file);
-  out << katana::oci::to_json(spec, 4) << "\n";
-  if (!out) {
-    return katana::fail_errno("write " + file.native());
-  }
+  KATANA_TRY(write_text_file(file, katana::oci::to_json(spec, 4) + "\n"));
   return 0;
 }
 

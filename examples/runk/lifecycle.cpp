@@ -2,8 +2,6 @@
 #include <cerrno>
 #include <csignal>
 #include <fcntl.h>
-#include <fstream>
-#include <iostream>
 #include <iterator>
 #include <string>
 #include <sys/stat.h>
@@ -293,7 +291,7 @@ katana::result<int> cmd_exec(const globals& g, args_t args) {
   if (process_file) {
     std::string text;
     if (*process_file == "-") {
-      text.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+      text = KATANA_TRY(read_all(STDIN_FILENO));
     } else {
       text = KATANA_TRY(katana::oci::detail::read_small_file(*process_file, 1 << 20));
     }

@@ -1,19 +1,21 @@
 // katana-runk: an OCI runtime CLI (runc's command line) on katana's container engine, the
 // seeds' runk. Global options, dispatch, the runc-style log file and shared helpers.
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <fcntl.h>
-#include <fstream>
 #include <string>
 #include <unistd.h>
 #include <vector>
 
 #include <katana/container/state.hpp>
 #include <katana/core/unique_fd.hpp>
+#include <katana/oci/detail/read_file.hpp>
 
 #include "runk.hpp"
 
@@ -51,6 +53,60 @@ void append_json_string(std::string& out, std::string_view s) {
 }
 
 }  // namespace
+
+katana::result<std::string> read_all(int fd, std::size_t limit) {
+  std::string text;
+  char buf[4096];
+  for (;;) {
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n < 0) {
+      return katana::fail_errno("read standard input");
+    }
+    if (n == 0) {
+      return text;
+    }
+    text.append(buf, static_cast<std::size_t>(n));
+    if (text.size() > limit) {
+      return fail(errc::invalid_argument,
+                  katana::str_cat("standard input: larger than the limit of ", limit, " bytes"));
+    }
+  }
+}
+
+katana::status write_text_file(const fs::path& path, std::string_view text) {
+  katana::unique_fd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  if (!fd) {
+    return katana::fail_errno("create " + path.native());
+  }
+  while (!text.empty()) {
+    const ssize_t n = ::write(fd.get(), text.data(), text.size());
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n <= 0) {
+      return katana::fail_errno("write " + path.native());
+    }
+    text.remove_prefix(static_cast<std::size_t>(n));
+  }
+  return {};
+}
+
+std::vector<std::string_view> words(std::string_view line) {
+  std::vector<std::string_view> out;
+  std::size_t pos = 0;
+  for (;;) {
+    pos = line.find_first_not_of(" \t", pos);
+    if (pos == std::string_view::npos) {
+      return out;
+    }
+    const std::size_t end = std::min(line.find_first_of(" \t", pos), line.size());
+    out.push_back(line.substr(pos, end - pos));
+    pos = end;
+  }
+}
 
 void write_log(const globals& g, std::string_view level, std::string_view msg) {
   if (g.log.empty()) {
@@ -96,10 +152,8 @@ katana::result<loaded_container> load_container(const globals& g,
   }
   auto c = KATANA_TRY(kc::container::load(dir));
   loaded_container l{std::move(c), std::nullopt, false};
-  std::ifstream mode(dir / std::string(cgroup_mode_file));
-  std::string text;
-  std::getline(mode, text);
-  l.cgroups_disabled = text == "disabled";
+  const auto mode = katana::oci::detail::read_small_file(dir / std::string(cgroup_mode_file), 64);
+  l.cgroups_disabled = mode && std::string_view(*mode).substr(0, mode->find('\n')) == "disabled";
   auto m = make_cgroup_manager(g, l.cgroups_disabled);
   if (!m) {
     return katana::unexpected<katana::error>(std::move(m).error().wrap("cgroup"));
@@ -318,6 +372,16 @@ int main_impl(int argc, char** argv) {
 
 }  // namespace
 }  // namespace runk
+
+// No demangling terminate handler: libstdc++'s default pulls the 44 KB demangler into the
+// static binary, whose text is most of its RSS. Exceptions are caught in main; anything else
+// (an exception escaping a noexcept function) aborts with this line.
+namespace __gnu_cxx {
+void __verbose_terminate_handler() {
+  std::fputs("katana-runk: terminate called\n", stderr);
+  std::abort();
+}
+}  // namespace __gnu_cxx
 
 int main(int argc, char** argv) {
   try {

@@ -103,6 +103,16 @@ katana::result<int> cmd_update(const globals& g, args_t args);
 katana::result<int> cmd_features(const globals& g, args_t args);
 katana::result<int> cmd_spec(const globals& g, args_t args);
 
+/// All of a descriptor's input (stdin for `--process -`, `update -r -`), at most `limit` bytes.
+/// POSIX reads, no iostreams: katana-runk links none of the locale machinery (smaller, static).
+katana::result<std::string> read_all(int fd, std::size_t limit = 1 << 20);
+
+/// Writes `text` to `path` (created 0644, truncated).
+katana::status write_text_file(const fs::path& path, std::string_view text);
+
+/// Whitespace-separated words of `line`.
+std::vector<std::string_view> words(std::string_view line);
+
 /// Exactly one positional argument (the id), runc's message otherwise.
 inline katana::result<std::string> one_id(std::string_view cmd, const parsed_args& a) {
   if (a.positional.size() != 1) {

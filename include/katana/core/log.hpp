@@ -13,6 +13,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <fcntl.h>
 #include <filesystem>
@@ -212,6 +213,17 @@ void append_number(std::string& out, N n) {
   char buf[32];
   const auto [end, ec] = std::to_chars(buf, buf + sizeof buf, n);
   out.append(buf, end);
+}
+
+// Doubles through printf rather than std::to_chars(double): the shortest form that reads back
+// the same, without libstdc++'s Ryu tables (~150 KB in a static binary such as katana-runk).
+inline void append_number(std::string& out, double d) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.15g", d);
+  if (std::strtod(buf, nullptr) != d) {
+    std::snprintf(buf, sizeof buf, "%.17g", d);
+  }
+  out += buf;
 }
 
 inline void append_value(std::string& out, const value& v, format fmt) {
