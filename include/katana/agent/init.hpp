@@ -265,10 +265,12 @@ inline status copy_tree(const std::filesystem::path& from, const std::filesystem
 }
 }  // namespace detail
 
-/// switch_root(8) for PID 1 on an initramfs: copies the initramfs (but `keep` mount points)
-/// into a tmpfs at `newroot`, deletes the originals (freeing their memory), moves the tmpfs
-/// onto "/" and chroots into it. The caller then execs itself again from the new root.
+/// switch_root(8) for PID 1 on an initramfs: copies the initramfs (but `keep` mount points
+/// and `drop` entries) into a tmpfs at `newroot`, deletes the originals (freeing their memory),
+/// moves the tmpfs onto "/" and chroots into it. The running agent drops its own binary: it
+/// is mapped already, and copying it costs more than the rest of the initramfs together.
 inline status switch_root_to_tmpfs(const std::vector<std::string>& keep,
+                                   const std::vector<std::string>& drop = {},
                                    const std::string& newroot = "/newroot") {
   std::error_code ec;
   std::filesystem::create_directories(newroot, ec);
@@ -280,6 +282,10 @@ inline status switch_root_to_tmpfs(const std::vector<std::string>& keep,
   for (std::filesystem::directory_iterator it("/", ec), end; !ec && it != end; it.increment(ec)) {
     const auto name = it->path().filename().string();
     if (name == self || std::find(keep.begin(), keep.end(), name) != keep.end()) {
+      continue;
+    }
+    if (std::find(drop.begin(), drop.end(), name) != drop.end()) {
+      moved.push_back(it->path());
       continue;
     }
     KATANA_TRY(detail::copy_tree(it->path(), std::filesystem::path(newroot) / name), "switch_root");
