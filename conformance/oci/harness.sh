@@ -33,6 +33,7 @@ cleanup() {
   for d in "$ROOT"/*/; do
     [ -d "$d" ] && "$RUNTIME" --root "$ROOT" delete --force "$(basename "$d")" >/dev/null 2>&1
   done
+  umount -l "$WORK/shared" 2>/dev/null
   rm -rf "$WORK"
 }
 trap cleanup EXIT INT TERM
@@ -189,6 +190,28 @@ $limits" "cgroup-file=$memfile=67108864" "cgroup-file=$pidsfile=42" $layout
     "cgroup-file=$memfile=67108864" "cgroup-file=$pidsfile=42" $layout
 fi
 
+# linux.rootfsPropagation: the propagation of the container's "/" (mountinfo's shared:/master:),
+# with the bundle on a shared mount so that slave and shared differ from private; the host must
+# not see the container's mounts (its rootfs bound onto itself) under that shared mount.
+case "$FILTER" in "" | root.propagation_*)
+  mkdir -p "$WORK/shared"
+  mount -t tmpfs propagation "$WORK/shared" && mount --make-shared "$WORK/shared"
+  for prop in private slave shared; do
+    name="root.propagation_$prop"
+    selected "$name" || continue
+    make_bundle "shared/$name" "c['linux']['rootfsPropagation'] = '$prop'
+p['args'] = ['/bin/runtimetest', 'propagation=/:$prop']"
+    out=$(cd "$WORK/shared/$name" && rt run "ct-$name" 2>&1 </dev/null)
+    st=$?
+    rt delete --force "ct-$name" >/dev/null 2>&1
+    leak=$(grep -F " $WORK/shared/$name/" /proc/self/mountinfo)
+    [ -z "$leak" ] || { st=1; out="$out | mounts leaked to the host: $leak"; }
+    result "$name" "$st" "$out"
+  done
+  umount -l "$WORK/shared"
+  ;;
+esac
+
 # Hooks: every hook appends its name and the state's status to a host file.
 if selected hooks; then
   log="$WORK/hooks.log"
@@ -252,17 +275,80 @@ p['args'] = ['/bin/sleep', '30']"
   result exec "$st" "$out"
 fi
 
-# Bad input: the runtime refuses, exits non-zero and leaves no state behind.
+# Bad input (the issue's list): the runtime refuses with exit status 1 and one error line
+# (runc's level=warning lines aside) naming the field or object, and leaves nothing behind:
+# no state, no cgroup directory named after the id, no mount below the bundle, no process
+# rooted in it. A mount destination that escapes the rootfs through symlinks may instead be
+# contained (runc resolves it inside the rootfs): the host directory it names stays empty.
+leftovers() {  # id bundle-dir: prints what is left
+  [ -e "$ROOT/$1" ] && echo "state dir $ROOT/$1"
+  find /sys/fs/cgroup -maxdepth 4 -type d -name "$1" 2>/dev/null | sed 's/^/cgroup /'
+  grep -F " $2" /proc/self/mountinfo | awk '{print "mount " $5}'
+  for p in /proc/[0-9]*; do
+    case "$(readlink "$p/root" 2>/dev/null)" in "$2"*) echo "process ${p#/proc/}" ;; esac
+  done
+}
+# refused NAME WANT-REGEX COMMAND...: exit 1, one error line matching WANT-REGEX.
+refused() {
+  what="$1"; want="$2"; shift 2
+  err=$("$@" 2>&1 >/dev/null </dev/null)
+  rc=$?
+  lines=$(printf '%s\n' "$err" | grep -v -e 'level=warning' -e 'level=info' -e 'level=debug' |
+    grep -c .)
+  if [ "$rc" != 1 ]; then
+    st=1; out="$out | $what: exit status $rc, expected 1 ($err)"
+  elif [ "$lines" != 1 ]; then
+    st=1; out="$out | $what: $lines error lines: $err"
+  elif ! printf '%s\n' "$err" | grep -qiE "$want"; then
+    st=1; out="$out | $what: error does not name $want: $err"
+  fi
+}
+bad_create() {  # name want-regex python-edit [config-text]
+  make_bundle "bad-$1" "$3"
+  [ -n "${4:-}" ] && printf '%s' "$4" > "$WORK/bad-$1/config.json"
+  refused "$1" "$2" sh -c "cd '$WORK/bad-$1' && exec \"\$@\"" sh "$RUNTIME" --root "$ROOT" \
+    create "ct-bad-$1"
+  rt delete --force "ct-bad-$1" >/dev/null 2>&1
+  left=$(leftovers "ct-bad-$1" "$WORK/bad-$1")
+  [ -z "$left" ] || { st=1; out="$out | $1 left: $left"; }
+}
 if selected bad_input; then
   st=0
   out=""
-  make_bundle bad-rootfs "c['root']['path'] = 'no-such-rootfs'"
-  (cd "$WORK/bad-rootfs" && rt create ct-bad </dev/null >/dev/null 2>&1) && { st=1; out="missing rootfs accepted"; }
-  make_bundle bad-json ""
-  echo '{"ociVersion": ' > "$WORK/bad-json/config.json"
-  (cd "$WORK/bad-json" && rt create ct-bad2 </dev/null >/dev/null 2>&1) && { st=1; out="$out | malformed config accepted"; }
-  rt delete --force ct-bad >/dev/null 2>&1
-  rt delete --force ct-bad2 >/dev/null 2>&1
+  bad_create rootfs "no-such-rootfs|rootfs|root" "c['root']['path'] = 'no-such-rootfs'"
+  bad_create json "config|json|parse|invalid|unexpected" "" '{"ociVersion": '
+  bad_create resources "cpus|cpuset" "c['linux']['resources']['cpu'] = {'cpus': 'not-a-list'}"
+  bad_create namespace "namespace|foo" "c['linux']['namespaces'].append({'type': 'foo'})"
+  refused unknown_id.state "does not exist|not found" rt state ct-no-such
+  refused unknown_id.kill "does not exist|not found" rt kill ct-no-such KILL
+  refused unknown_id.delete "does not exist|not found" rt delete ct-no-such
+  # A bad signal: refused, the container keeps running.
+  make_bundle bad-signal "p['args'] = ['/bin/sleep', '30']"
+  if (cd "$WORK/bad-signal" && rt run -d ct-bad-signal </dev/null >/dev/null 2>&1); then
+    refused signal "signal|SIGFOO" rt kill ct-bad-signal SIGFOO
+    rt state ct-bad-signal 2>/dev/null | grep -q '"running"' ||
+      { st=1; out="$out | signal: the container stopped"; }
+  else
+    st=1; out="$out | signal: run -d failed"
+  fi
+  rt kill ct-bad-signal KILL >/dev/null 2>&1
+  sleep 0.2
+  rt delete --force ct-bad-signal >/dev/null 2>&1
+  # Mount destinations through symlinks that point outside the rootfs (absolute and ../..).
+  mkdir -p "$WORK/outside"
+  make_bundle bad-escape "c['mounts'].append({'destination': '/escape/x', 'type': 'tmpfs', 'source': 'tmpfs'})
+c['mounts'].append({'destination': '/escape2/y', 'type': 'tmpfs', 'source': 'tmpfs'})"
+  ln -s "$WORK/outside" "$WORK/bad-escape/rootfs/escape"
+  ln -s "../../../../../../../../..$WORK/outside" "$WORK/bad-escape/rootfs/escape2"
+  if ! err=$(cd "$WORK/bad-escape" && rt run ct-bad-escape 2>&1 </dev/null); then
+    refused escape "escape|mount|symlink" sh -c "cd '$WORK/bad-escape' && exec \"\$@\"" sh \
+      "$RUNTIME" --root "$ROOT" run ct-bad-escape2
+  fi
+  rt delete --force ct-bad-escape >/dev/null 2>&1
+  rt delete --force ct-bad-escape2 >/dev/null 2>&1
+  [ -z "$(ls -A "$WORK/outside")" ] || { st=1; out="$out | escape: created $(ls -A "$WORK/outside") outside the rootfs"; }
+  left=$(leftovers ct-bad-escape "$WORK/bad-escape")
+  [ -z "$left" ] || { st=1; out="$out | escape left: $left"; }
   result bad_input "$st" "$out"
 fi
 

@@ -187,6 +187,23 @@ std::string check(const std::string& name, const std::string& v) {
     const auto e = mount_entry(f[0]);
     return !e.empty() && has_option(e[5], f[1]) ? "" : "option missing";
   }
+  if (name == "propagation") {  // /path:shared|slave|private (mountinfo's optional fields)
+    const auto f = split(v, ':');
+    const auto e = mount_entry(f[0]);
+    if (e.empty()) {
+      return "not a mount point";
+    }
+    bool shared = false;
+    bool slave = false;
+    for (std::size_t i = 6; i < e.size() && e[i] != "-"; ++i) {
+      shared = shared || e[i].rfind("shared:", 0) == 0;
+      slave = slave || e[i].rfind("master:", 0) == 0;
+    }
+    const std::string got = shared  ? (slave ? "shared+slave" : "shared")
+                            : slave ? "slave"
+                                    : "private";
+    return got == f[1] ? "" : "propagation is " + got;
+  }
   if (name == "rootro") {
     return ::access("/", W_OK) != 0 && errno == EROFS ? "" : "root is writable";
   }

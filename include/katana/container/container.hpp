@@ -101,6 +101,23 @@ inline result<std::vector<cgroup_hierarchy>> probe_cgroup_hierarchies(const oci:
   return cgroup_hierarchies_of(mounts);
 }
 
+/// The mount point holding `path` (the longest mount point above it in /proc/self/mountinfo).
+inline result<std::filesystem::path> mount_point_of(const std::filesystem::path& path) {
+  const cgroup::dir self = KATANA_TRY(cgroup::dir::open("/proc/self"), "is /proc mounted?");
+  const std::string text = KATANA_TRY(self.read("mountinfo"), "/proc/self");
+  const auto mounts = KATANA_TRY(cgroup::parse_mountinfo(text), "/proc/self/mountinfo");
+  std::string best = "/";
+  const std::string& p = path.native();
+  for (const cgroup::mount_entry& m : mounts) {
+    const std::string& mp = m.mount_point;
+    const bool above = mp == "/" || p == mp || (p.starts_with(mp) && p[mp.size()] == '/');
+    if (above && mp.size() > best.size()) {
+      best = mp;
+    }
+  }
+  return std::filesystem::path(best);
+}
+
 /// Writes the pid file: decimal, no newline (runk, runc).
 inline status write_pid_file(const std::filesystem::path& path, int pid) {
   if (path.empty()) {
@@ -366,6 +383,9 @@ class basic_container {
     }
     po.host.cgroup2 = host_is_cgroup2();
     po.host.cgroups = KATANA_TRY(probe_cgroup_hierarchies(spec), "cgroup mount");
+    if (spec.linux_ && spec.linux_->rootfs_propagation.find("shared") != std::string::npos) {
+      po.rootfs_mount = KATANA_TRY(mount_point_of(rootfs), "linux.rootfsPropagation");
+    }
     auto prepared = KATANA_TRY(prepare_init(spec, po));
     KATANA_TRY(create_mount_points(prepared->plan, rootfs));
 

@@ -127,6 +127,10 @@ struct init_config {
   const char* rootfs = nullptr;  // canonical host path
   unsigned long root_propagation = MS_SLAVE | MS_REC;
   unsigned long rootfs_propagation = 0;  // linux.rootfsPropagation, applied to the new root
+  // The mount holding the rootfs, made private before the rootfs is bound onto itself when
+  // "/" is made shared (runc's rootfsParentMountPrivate): pivot_root refuses a shared parent,
+  // and the bind must not propagate to the host. nullptr: left alone.
+  const char* rootfs_parent_mount = nullptr;
   std::span<const mount_step> mounts;
   bool setup_dev = false;
   std::span<const device_step> devices;
@@ -213,6 +217,8 @@ struct prepare_options {
   int console_socket = -1;       // terminal: connected --console-socket
   int seccomp_listener = -1;     // connected linux.seccomp.listenerPath
   int stdio[3] = {-1, -1, -1};   // the process's stdin/stdout/stderr (-1: the caller's)
+  /// The mount point holding `rootfs`, for a shared rootfsPropagation (mount_point_of).
+  std::filesystem::path rootfs_mount;
   host_facts host;
 };
 
@@ -391,6 +397,8 @@ inline result<std::unique_ptr<prepared_init>> prepare_init(const oci::spec& spec
       c.root_propagation = static_cast<unsigned long>(*prop) | MS_REC;
       if ((c.root_propagation & MS_SHARED) != 0) {
         c.root_propagation = MS_SHARED | MS_REC;
+        c.rootfs_parent_mount =
+            opt.rootfs_mount.empty() ? nullptr : a.add(opt.rootfs_mount.native());
       }
     }
     host_facts facts = opt.host;

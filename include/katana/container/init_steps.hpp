@@ -38,6 +38,12 @@ class init_steps {
     if (const int rc = s_.mount(nullptr, "/", nullptr, c_.root_propagation, nullptr); rc < 0) {
       return fail(f, rc, "make / rslave/rprivate", "/");
     }
+    if (c_.rootfs_parent_mount != nullptr) {
+      const int rc = s_.mount(nullptr, c_.rootfs_parent_mount, nullptr, MS_PRIVATE, nullptr);
+      if (rc < 0) {
+        return fail(f, rc, "make the rootfs' mount private", c_.rootfs_parent_mount);
+      }
+    }
     if (const int rc = s_.mount(c_.rootfs, c_.rootfs, nullptr, MS_BIND | MS_REC, nullptr); rc < 0) {
       return fail(f, rc, "bind the rootfs onto itself", c_.rootfs);
     }

@@ -293,3 +293,31 @@ TEST_CASE("init steps: cgroup mounts bind the init's own cgroups, ro tmpfs last"
   CHECK(f2.err == ENOENT);
   CHECK(std::string(f2.path).starts_with("/sys/fs/cgroup/cpu,cpuacct"));
 }
+
+TEST_CASE("init steps: a shared rootfsPropagation makes the rootfs' mount private first",
+          "[container]") {
+  oci::spec spec = katana_test::busybox_spec("true");
+  spec.linux_->rootfs_propagation = "rshared";
+  kc::prepare_options o;
+  o.mode = kc::launch_mode::run;
+  o.bundle = "/b";
+  o.rootfs = "/b/rootfs";
+  o.rootfs_mount = "/b";
+  o.host.is_directory = [](const std::string&) -> katana::result<bool> {
+    return true;
+  };
+  auto p = kc::prepare_init(spec, o);
+  REQUIRE(p);
+  kc::recording_syscalls sys;
+  kc::init_steps<kc::recording_syscalls> steps(sys, (*p)->config);
+  kc::init_failure f;
+  REQUIRE(steps.prepare_rootfs(f));
+  CHECK(sys.calls[0] == "mount(NULL, \"/\", NULL, 0x104000, NULL)");  // MS_SHARED|MS_REC
+  CHECK(sys.calls[1] == "mount(NULL, \"/b\", NULL, 0x40000, NULL)");  // MS_PRIVATE
+  CHECK(sys.calls[2] == "mount(\"/b/rootfs\", \"/b/rootfs\", NULL, 0x5000, NULL)");
+
+  spec.linux_->rootfs_propagation = "slave";  // left alone: "/" stays a slave of the host's
+  auto s = kc::prepare_init(spec, o);
+  REQUIRE(s);
+  CHECK((*s)->config.rootfs_parent_mount == nullptr);
+}
