@@ -56,6 +56,11 @@ cat > "$W/b/config.json" <<'J'
 {"type":"network"}]}}
 J
 
+# The same bundle with `sleep 1`, to sample the runtime's own VmHWM while it waits.
+cp -a "$W/b" "$W/s"
+ln -s busybox "$W/s/rootfs/bin/sleep"
+sed -i 's|"args":\["/bin/true"\]|"args":["/bin/sleep","1"]|' "$W/s/config.json"
+
 floor=$(/usr/bin/time -f %M "$W/b/rootfs/bin/true" 2>&1)
 : > "$W/samples"
 : > "$W/err"
@@ -81,6 +86,24 @@ one() {  # run-id label cgroups runtime-binary global-args...: appends "label cg
   echo "$label $cgroups $((t1 - t0)) $(grep -E '^[0-9]+$' "$W/rss1" | tail -1) $ok" >> "$W/samples"
 }
 
+# The runtime process alone: VmHWM from /proc while its container sleeps (%M above can differ:
+# it also covers the container init before exec, and this kernel's exit-time RSS counters are
+# approximate).
+: > "$W/hwm"
+hwm() {  # label cgroups runtime-binary global-args...
+  label="$1"; bin="$3"; shift 3
+  (cd "$W/s" && exec "$bin" --root "$R/hwm-$label" "$@" run hwm >/dev/null 2>&1 </dev/null) &
+  pid=$!
+  sleep 0.6
+  echo "$label $(awk '/^VmHWM/ {print $2}' "/proc/$pid/status" 2>/dev/null)" >> "$W/hwm"
+  wait "$pid"
+}
+printf '%s' "$configs" | while read -r line; do
+  [ -n "$line" ] || continue
+  # shellcheck disable=SC2086  # the configuration's words
+  hwm $line
+done
+
 # Round robin (one run of each configuration per round), so load from other processes on the
 # machine spreads over all runtimes alike; one warm-up round is not counted.
 i=0
@@ -96,7 +119,8 @@ done
 
 echo "# $N x run /bin/true per row (round robin); cgroup layout: $LAYOUT"
 echo "# max RSS floor: the container's busybox /bin/true alone is $floor KB"
-printf '%-24s %-9s %9s %11s %6s\n' "runtime" "cgroups" "mean ms" "max RSS KB" "fails"
+printf '%-24s %-9s %9s %11s %11s %6s\n' "runtime" "cgroups" "mean ms" "max RSS KB" "VmHWM KB" \
+  "fails"
 summary=$(awk '{ n[$1]++; ns[$1] += $3; if ($4 > rss[$1]) rss[$1] = $4; if ($5 != 0) f[$1]++;
                  cg[$1] = $2; if (!($1 in order)) { order[$1] = ++k; names[k] = $1 } }
   END { for (j = 1; j <= k; j++) { l = names[j];
@@ -106,13 +130,16 @@ rows=""
 crun_ms=""
 krunk_ms=""
 krunk_rss=""
+krunk_own=""
 while read -r label cgroups mean rss fails runs; do
-  printf '%-24s %-9s %9s %11s %6s\n' "$label" "$cgroups" "$mean" "$rss" "$fails"
+  own=$(awk -v l="$label" '$1 == l {print $2}' "$W/hwm")
+  own=${own:-0}
+  printf '%-24s %-9s %9s %11s %11s %6s\n' "$label" "$cgroups" "$mean" "$rss" "$own" "$fails"
   [ -s "$W/err.$label" ] && sort -u "$W/err.$label" | head -3 | sed "s/^/#   $label: /"
-  rows="$rows{\"runtime\":\"$label\",\"cgroups\":\"$cgroups\",\"mean_ms\":$mean,\"max_rss_kb\":$rss,\"failures\":$fails,\"runs\":$runs},"
+  rows="$rows{\"runtime\":\"$label\",\"cgroups\":\"$cgroups\",\"mean_ms\":$mean,\"max_rss_kb\":$rss,\"runtime_vmhwm_kb\":$own,\"failures\":$fails,\"runs\":$runs},"
   case "$label" in
     crun) crun_ms=$mean ;;
-    katana-runk) krunk_ms=$mean; krunk_rss=$rss ;;
+    katana-runk) krunk_ms=$mean; krunk_rss=$rss; krunk_own=$own ;;
   esac
 done <<EOF2
 $summary
@@ -122,11 +149,11 @@ ratio=""
 if [ -n "$crun_ms" ] && [ -n "$krunk_ms" ]; then
   ratio=$(echo "$krunk_ms $crun_ms" | awk '{printf "%.2f", $1 / $2}')
   echo "# katana-runk / crun time (cgroups disabled): $ratio (target <= 0.80);" \
-    "katana-runk max RSS $krunk_rss KB (target <= 1536)"
+    "katana-runk max RSS $krunk_rss KB, VmHWM $krunk_own KB (target 1.5 MB)"
 fi
 if [ -n "$JSON" ]; then
   size=$([ -n "$KRUNK" ] && stat -c %s "$KRUNK" || echo 0)
-  printf '{"benchmark":"runk","runs":%s,"order":"round robin, one warm-up round","mean_ms":"wall time of each run, including the /usr/bin/time wrapper","max_rss_kb":"/usr/bin/time %%M: the runtime or a process it waited for (the container init), whichever peaked","cgroup_layout":"%s","kernel":"%s","floor_true_rss_kb":%s,"katana_runk_bytes":%s,"crun":"%s","runc":"%s","katana_runk_vs_crun_time":%s,"results":[%s]}\n' \
+  printf '{"benchmark":"runk","runs":%s,"order":"round robin, one warm-up round","mean_ms":"wall time of each run, including the /usr/bin/time wrapper","max_rss_kb":"/usr/bin/time %%M: the runtime or a process it waited for (the container init), whichever peaked","runtime_vmhwm_kb":"VmHWM of the runtime process alone, from /proc while it waits for a sleep 1 container","cgroup_layout":"%s","kernel":"%s","floor_true_rss_kb":%s,"katana_runk_bytes":%s,"crun":"%s","runc":"%s","katana_runk_vs_crun_time":%s,"results":[%s]}\n' \
     "$N" "$LAYOUT" "$(uname -r)" "$floor" "$size" \
     "$(/usr/bin/crun --version 2>/dev/null | head -1)" "$(/usr/sbin/runc --version 2>/dev/null | head -1)" \
     "${ratio:-null}" "${rows%,}" > "$JSON"
