@@ -1,5 +1,6 @@
 // katana-ctl vm run --rootfs DIR [--config F] [--keep] -- CMD ARGS: one container in a sandbox
-// VM, composed directly (no containerd): boot, share the rootfs over 9p, CreateSandbox,
+// VM, composed directly (no containerd): boot, share the rootfs (virtio-9p, or virtio-fs
+// through virtiofsd: the configuration's shared_fs or --shared-fs), CreateSandbox,
 // CreateContainer, StartContainer, stream stdout/stderr, WaitProcess, DestroySandbox, tear down;
 // exits with the container's exit code.
 #include "vm_cmd.hpp"
@@ -18,6 +19,7 @@
 #include <katana/config/load.hpp>
 #include <katana/oci/default_spec.hpp>
 #include <katana/sandbox/sandbox.hpp>
+#include <katana/sandbox/virtio_fs.hpp>
 #include <katana/ttrpc/transport.hpp>
 
 // convert.hpp first: it #undefs glibc's major/minor before agent.pb.h.
@@ -29,9 +31,11 @@
 namespace katana_ctl {
 
 const std::string_view vm_usage = R"(
-  vm run --rootfs DIR [--config F] [--keep] [--timing] -- CMD ARGS
+  vm run --rootfs DIR [--config F] [--shared-fs virtio-9p|virtio-fs] [--keep] [--timing]
+         -- CMD ARGS
                                         run CMD in a container in a sandbox VM; exits with its
-                                        exit code (--keep keeps the sandbox directory; --timing
+                                        exit code (--shared-fs overrides the configuration's
+                                        shared_fs; --keep keeps the sandbox directory; --timing
                                         reports the phases and the max RSS of QEMU and katana-ctl)
   vm cmdline --dir DIR [--config F]     print the QEMU command line of a sandbox in DIR, one
                                         argument per line (nothing is started)
@@ -208,45 +212,21 @@ result<int> cmdline(std::vector<std::string_view> args) {
   return 0;
 }
 
-}  // namespace
-
-katana::result<int> vm_command(std::vector<std::string_view> args) {
-  if (!args.empty() && args.front() == "cmdline") {
-    return cmdline({args.begin() + 1, args.end()});
-  }
-  if (args.empty() || args.front() != "run") {
-    return fail(errc::invalid_argument, "usage: katana-ctl vm run --rootfs DIR -- CMD ARGS");
-  }
-  args.erase(args.begin());
-  std::string rootfs, config_file;
-  bool keep = false, timing = false;
+struct run_request {
+  fs::path rootfs;
   std::vector<std::string> cmd;
-  for (std::size_t i = 0; i < args.size(); ++i) {
-    const auto a = args[i];
-    if (a == "--") {
-      cmd.assign(args.begin() + static_cast<std::ptrdiff_t>(i) + 1, args.end());
-      break;
-    }
-    if ((a == "--rootfs" || a == "--config") && i + 1 < args.size()) {
-      (a == "--rootfs" ? rootfs : config_file) = std::string(args[++i]);
-    } else if (a == "--keep") {
-      keep = true;
-    } else if (a == "--timing") {
-      timing = true;
-    } else {
-      return fail(errc::invalid_argument, str_cat("vm run: unexpected argument \"", a, "\""));
-    }
-  }
-  if (rootfs.empty() || cmd.empty()) {
-    return fail(errc::invalid_argument, "vm run needs --rootfs DIR and -- CMD");
-  }
-  const auto t0 = std::chrono::steady_clock::now();
-  const std::string sid = str_cat("vm-", ::getpid());
-  katana::hypervisor::vm_config vc;
-  vc.id = sid;
-  vc.dir = fs::path("/run/katana/vm") / sid;
-  vc.hypervisor = KATANA_TRY(load_hypervisor(config_file, &vc.agent));
-  katana::sandbox::qemu_9p_sandbox sb(vc);
+  std::string sid;
+  bool keep = false;
+  bool timing = false;
+  std::chrono::steady_clock::time_point t0;
+};
+
+/// Boots a sandbox of type Sandbox (its shared-fs policy decides 9p or virtio-fs), runs the
+/// container and tears it all down.
+template <class Sandbox>
+result<int> run_in(katana::hypervisor::vm_config vc, const run_request& rq) {
+  const auto& [rootfs, cmd, sid, keep, timing, t0] = rq;
+  Sandbox sb(std::move(vc));
   sb.keep_directory(keep);
   if (auto r = sb.start(); !r) {
     return katana::unexpected<katana::error>(std::move(r).error().wrap("vm run: boot"));
@@ -256,7 +236,7 @@ katana::result<int> vm_command(std::vector<std::string_view> args) {
                  std::string(to_string(sb.hypervisor().accel())).c_str());
   }
   const std::string cid = "c0";
-  auto guest_root = KATANA_TRY(sb.share_rootfs(cid, fs::absolute(rootfs)));
+  auto guest_root = KATANA_TRY(sb.share_rootfs(cid, rootfs));
   auto spec = katana::oci::default_spec();
   spec.process->args = cmd;
   spec.process->terminal = false;
@@ -319,6 +299,60 @@ katana::result<int> vm_command(std::vector<std::string_view> args) {
     std::fprintf(stderr, "vm: torn down at %.3f s\n", since(t0));
   }
   return std::move(*outcome);
+}
+
+}  // namespace
+
+katana::result<int> vm_command(std::vector<std::string_view> args) {
+  if (!args.empty() && args.front() == "cmdline") {
+    return cmdline({args.begin() + 1, args.end()});
+  }
+  if (args.empty() || args.front() != "run") {
+    return fail(errc::invalid_argument, "usage: katana-ctl vm run --rootfs DIR -- CMD ARGS");
+  }
+  args.erase(args.begin());
+  std::string rootfs, config_file, shared_fs;
+  bool keep = false, timing = false;
+  std::vector<std::string> cmd;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const auto a = args[i];
+    if (a == "--") {
+      cmd.assign(args.begin() + static_cast<std::ptrdiff_t>(i) + 1, args.end());
+      break;
+    }
+    if ((a == "--rootfs" || a == "--config" || a == "--shared-fs") && i + 1 < args.size()) {
+      (a == "--rootfs"   ? rootfs
+       : a == "--config" ? config_file
+                         : shared_fs) = std::string(args[++i]);
+    } else if (a == "--keep") {
+      keep = true;
+    } else if (a == "--timing") {
+      timing = true;
+    } else {
+      return fail(errc::invalid_argument, str_cat("vm run: unexpected argument \"", a, "\""));
+    }
+  }
+  if (rootfs.empty() || cmd.empty()) {
+    return fail(errc::invalid_argument, "vm run needs --rootfs DIR and -- CMD");
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  const std::string sid = str_cat("vm-", ::getpid());
+  katana::hypervisor::vm_config vc;
+  vc.id = sid;
+  vc.dir = fs::path("/run/katana/vm") / sid;
+  vc.hypervisor = KATANA_TRY(load_hypervisor(config_file, &vc.agent));
+  if (!shared_fs.empty()) {
+    if (shared_fs != "virtio-9p" && shared_fs != "virtio-fs") {
+      return fail(errc::invalid_argument,
+                  str_cat("vm run: --shared-fs \"", shared_fs, "\" is not virtio-9p or virtio-fs"));
+    }
+    vc.hypervisor.shared_fs = shared_fs;
+  }
+  const run_request req{fs::absolute(rootfs), cmd, sid, keep, timing, t0};
+  if (vc.hypervisor.shared_fs == "virtio-fs") {
+    return run_in<katana::sandbox::qemu_virtiofs_sandbox>(std::move(vc), req);
+  }
+  return run_in<katana::sandbox::qemu_9p_sandbox>(std::move(vc), req);
 }
 
 }  // namespace katana_ctl

@@ -5,8 +5,8 @@
 # stdout and stderr of the container, its exit code (7) coming back as katana-ctl's, and that
 # nothing is left behind: no QEMU, no sandbox directory, no mount. Then a run whose rootfs does
 # not exist must fail after the boot and leave nothing behind either (QEMU is started, no agent
-# conversation). Exit 77 (skip) with the reason when root, QEMU, busybox or the kernel package
-# are not available.
+# conversation). Then a run over virtio-fs (virtiofsd) instead of 9p. Exit 77 (skip) with the
+# reason when root, QEMU, busybox or the kernel package are not available.
 #
 #   vm_run_test.sh KATANA_CTL STATIC_AGENT SOURCE_DIR WORK_DIR
 set -uo pipefail
@@ -99,6 +99,30 @@ else
   echo "missing rootfs: rc=$rc: $(head -1 "$work/err2")"
 fi
 leftovers "$ctl_pid" "after a failed run"
+
+# 3. virtio-fs (virtiofsd) instead of 9p: the share both ways, the exit code, and no
+#    virtiofsd left behind.
+if [[ -x /usr/lib/qemu/virtiofsd ]]; then
+  rm -f "$work/rootfs/written"
+  "$ctl" vm run --timing --shared-fs virtio-fs --config "$work/configuration.toml" \
+    --rootfs "$work/rootfs" -- /bin/sh -c 'cat /marker; echo from-guest >/written; exit 3' \
+    >"$work/out3" 2>"$work/err3" &
+  ctl_pid=$!
+  wait "$ctl_pid"
+  rc=$?
+  echo "vm run --shared-fs virtio-fs: rc=$rc"
+  grep '^vm: ' "$work/err3" | sed 's/^/  /'
+  [[ $rc == 3 ]] || { fail "virtio-fs: exit code $rc, want 3"; cat "$work/err3"; }
+  grep -qx "$marker" "$work/out3" || { fail "virtio-fs: stdout:"; cat "$work/out3"; }
+  [[ $(cat "$work/rootfs/written" 2>/dev/null) == from-guest ]] ||
+    fail "virtio-fs: the container's write did not reach the host's rootfs"
+  if pgrep -f -- "virtiofsd.*vm-$ctl_pid/" >/dev/null; then
+    fail "virtio-fs: virtiofsd left: $(pgrep -af -- "virtiofsd.*vm-$ctl_pid/")"
+  fi
+  leftovers "$ctl_pid" "after a virtio-fs run"
+else
+  echo "virtio-fs case not run: no /usr/lib/qemu/virtiofsd (qemu-system-common)"
+fi
 
 if ((failures)); then echo "$failures failure(s)"; exit 1; fi
 rm -rf "$work"
