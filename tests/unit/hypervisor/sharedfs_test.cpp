@@ -46,8 +46,8 @@ TEST_CASE("virtio-fs: the guest mounts the share as virtiofs by its tag", "[shar
 
 TEST_CASE("virtio-fs: a daemon that cannot start is an error naming it, nothing is left",
           "[sharedfs]") {
-  const auto dir = std::filesystem::temp_directory_path() /
-                   ("katana-sharedfs-" + std::to_string(::getpid()));
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("katana-sharedfs-" + std::to_string(::getpid()));
   std::filesystem::remove_all(dir);
   katana::hypervisor::vm_config vc;
   vc.id = "sb";
