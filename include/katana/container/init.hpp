@@ -276,6 +276,9 @@ class init_process {
     if (steps.root_fd() >= 0) {
       s_.close(steps.root_fd());
     }
+    if (!steps.find_executable(f)) {
+      die(f);
+    }
     if (c_.exec_fifo >= 0) {
       init_detail::send_type(c_.sync_fd, sync_type::created);
       // Blocks until `start` opens the FIFO for reading.

@@ -293,6 +293,27 @@ class init_steps {
     return true;
   }
 
+  /// runc's check before `create` returns: the executable exists in the container (as its
+  /// user, from its cwd), so a missing command fails create (clients such as podman map
+  /// "no such file or directory" to exit status 127) instead of the started container.
+  bool find_executable(init_failure& f) noexcept {
+    int err = ENOENT;
+    for (const char* cand : c_.exec_candidates) {
+      const int fd = s_.openat(AT_FDCWD, cand, O_PATH, 0);
+      if (fd >= 0) {
+        s_.close(fd);
+        return true;
+      }
+      if (fd != -ENOENT && fd != -ENOTDIR) {
+        err = -fd;
+      }
+    }
+    if (c_.argv[0] != nullptr && std::strchr(c_.argv[0], '/') != nullptr) {
+      return init_detail::fail(f, err, "exec: stat", c_.argv[0]);
+    }
+    return init_detail::fail(f, err, "exec: executable file not found in $PATH", c_.argv[0]);
+  }
+
   /// execve of each PATH candidate in turn; returns only on failure.
   bool exec(init_failure& f) noexcept {
     int err = ENOENT;

@@ -200,6 +200,12 @@ TEST_CASE("init steps: credentials keep capabilities across setuid, in order", "
   CHECK_FALSE(steps.exec(f));
   CHECK(std::string(f.what) == "exec: executable file not found in $PATH");
   CHECK(std::string(f.path) == "sh");
+  // Before create returns: the command must exist (runc's check; podman's 127).
+  CHECK(steps.find_executable(f));
+  sys.fail_on("openat(-100, \"/", ENOENT);
+  CHECK_FALSE(steps.find_executable(f));
+  CHECK(std::string(f.what) == "exec: executable file not found in $PATH");
+  CHECK(f.err == ENOENT);
 }
 
 TEST_CASE("init steps: an initramfs root falls back to MS_MOVE + chroot", "[container]") {
