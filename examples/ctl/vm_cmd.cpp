@@ -18,6 +18,7 @@
 #include <katana/agent/copy_file.hpp>
 #include <katana/config/load.hpp>
 #include <katana/oci/default_spec.hpp>
+#include <katana/sandbox/host_cgroup.hpp>
 #include <katana/sandbox/sandbox.hpp>
 #include <katana/sandbox/virtio_fs.hpp>
 #include <katana/ttrpc/transport.hpp>
@@ -36,7 +37,8 @@ const std::string_view vm_usage = R"(
                                         run CMD in a container in a sandbox VM; exits with its
                                         exit code (--shared-fs overrides the configuration's
                                         shared_fs; --keep keeps the sandbox directory; --timing
-                                        reports the phases and the max RSS of QEMU and katana-ctl)
+                                        reports the phases, the sandbox cgroup (kata_<id>, QEMU's
+                                        pid) and the max RSS of QEMU and katana-ctl)
   vm cmdline --dir DIR [--config F]     print the QEMU command line of a sandbox in DIR, one
                                         argument per line (nothing is started)
 )";
@@ -170,8 +172,10 @@ long peak_rss_kib(pid_t pid) {
   return 0;
 }
 
-result<katana::config::hypervisor_config> load_hypervisor(const std::string& config_file,
-                                                          katana::config::agent_config* agent) {
+result<katana::config::hypervisor_config> load_hypervisor(
+    const std::string& config_file,
+    katana::config::agent_config* agent,
+    katana::config::runtime_config* runtime = nullptr) {
   katana::config::load_options lo;
   if (!config_file.empty()) {
     lo.path = config_file;
@@ -182,6 +186,9 @@ result<katana::config::hypervisor_config> load_hypervisor(const std::string& con
     return fail(errc::invalid_config, "no hypervisor selected");
   }
   *agent = loaded.config.agent;
+  if (runtime != nullptr) {
+    *runtime = loaded.config.runtime;
+  }
   return *h;
 }
 
@@ -219,14 +226,17 @@ struct run_request {
   bool keep = false;
   bool timing = false;
   std::chrono::steady_clock::time_point t0;
+  bool sandbox_cgroup_only = false;
 };
 
 /// Boots a sandbox of type Sandbox (its shared-fs policy decides 9p or virtio-fs), runs the
 /// container and tears it all down.
 template <class Sandbox>
 result<int> run_in(katana::hypervisor::vm_config vc, const run_request& rq) {
-  const auto& [rootfs, cmd, sid, keep, timing, t0] = rq;
-  Sandbox sb(std::move(vc));
+  const auto& [rootfs, cmd, sid, keep, timing, t0, cgroup_only] = rq;
+  auto cg =
+      KATANA_TRY(katana::sandbox::make_host_cgroup({.sandbox_cgroup_only = cgroup_only}), "vm run");
+  Sandbox sb(std::move(vc), {}, {}, std::move(cg));
   sb.keep_directory(keep);
   if (auto r = sb.start(); !r) {
     return katana::unexpected<katana::error>(std::move(r).error().wrap("vm run: boot"));
@@ -234,6 +244,10 @@ result<int> run_in(katana::hypervisor::vm_config vc, const run_request& rq) {
   if (timing) {
     std::fprintf(stderr, "vm: QEMU up (QMP answered) at %.3f s, accel %s\n", since(t0),
                  std::string(to_string(sb.hypervisor().accel())).c_str());
+    std::fprintf(stderr, "vm: sandbox cgroup %s (%s), QEMU pid %d\n",
+                 std::string(sb.cgroup().path()).c_str(),
+                 std::string(sb.cgroup().manager().active()).c_str(),
+                 static_cast<int>(sb.hypervisor().pid()));
   }
   const std::string cid = "c0";
   auto guest_root = KATANA_TRY(sb.share_rootfs(cid, rootfs));
@@ -340,7 +354,8 @@ katana::result<int> vm_command(std::vector<std::string_view> args) {
   katana::hypervisor::vm_config vc;
   vc.id = sid;
   vc.dir = fs::path("/run/katana/vm") / sid;
-  vc.hypervisor = KATANA_TRY(load_hypervisor(config_file, &vc.agent));
+  katana::config::runtime_config runtime;
+  vc.hypervisor = KATANA_TRY(load_hypervisor(config_file, &vc.agent, &runtime));
   if (!shared_fs.empty()) {
     if (shared_fs != "virtio-9p" && shared_fs != "virtio-fs") {
       return fail(errc::invalid_argument,
@@ -348,11 +363,12 @@ katana::result<int> vm_command(std::vector<std::string_view> args) {
     }
     vc.hypervisor.shared_fs = shared_fs;
   }
-  const run_request req{fs::absolute(rootfs), cmd, sid, keep, timing, t0};
+  const run_request req{fs::absolute(rootfs),       cmd, sid, keep, timing, t0,
+                        runtime.sandbox_cgroup_only};
   if (vc.hypervisor.shared_fs == "virtio-fs") {
-    return run_in<katana::sandbox::qemu_virtiofs_sandbox>(std::move(vc), req);
+    return run_in<katana::sandbox::qemu_virtiofs_cgroup_sandbox>(std::move(vc), req);
   }
-  return run_in<katana::sandbox::qemu_9p_sandbox>(std::move(vc), req);
+  return run_in<katana::sandbox::qemu_9p_cgroup_sandbox>(std::move(vc), req);
 }
 
 }  // namespace katana_ctl

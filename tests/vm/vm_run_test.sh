@@ -2,10 +2,13 @@
 # vm.run: `katana-ctl vm run` end to end in a real VM (QEMU; TCG where KVM does not work), one
 # boot: the guest image is built from this build's static agent into the build tree (the kernel
 # package is cached in /var/cache/katana), a busybox rootfs is shared, and the test checks
-# stdout and stderr of the container, its exit code (7) coming back as katana-ctl's, and that
-# nothing is left behind: no QEMU, no sandbox directory, no mount. Then a run whose rootfs does
-# not exist must fail after the boot and leave nothing behind either (QEMU is started, no agent
-# conversation). Then a run over virtio-fs (virtiofsd) instead of 9p. Exit 77 (skip) with the
+# stdout and stderr of the container, its exit code (7) coming back as katana-ctl's, that QEMU
+# runs in the host-side sandbox cgroup kata_vm-<pid> while the container runs (read from
+# /proc/<QEMU pid>/cgroup), and that nothing is left behind: no QEMU, no sandbox directory, no
+# mount, no kata_vm-<pid> cgroup in any hierarchy. Then a run whose rootfs does not exist must
+# fail after the boot and leave nothing behind either (QEMU is started, no agent conversation).
+# Then a run over virtio-fs (virtiofsd) instead of 9p, with [runtime] sandbox_cgroup_only = true
+# so virtiofsd must be in the sandbox cgroup too. Exit 77 (skip) with the
 # reason when root, QEMU, busybox or the kernel package are not available.
 #
 #   vm_run_test.sh KATANA_CTL STATIC_AGENT SOURCE_DIR WORK_DIR
@@ -54,7 +57,7 @@ fi
 grep -Eq '^  fail +qemu ' "$work/check.out" && skip "$(grep -E '^  fail +qemu ' "$work/check.out")"
 
 cp /bin/busybox "$work/rootfs/bin/"
-for tool in sh echo cat; do ln -s busybox "$work/rootfs/bin/$tool"; done
+for tool in sh echo cat sleep; do ln -s busybox "$work/rootfs/bin/$tool"; done
 marker="katana-vm-run-$RANDOM$RANDOM"
 echo "$marker" >"$work/rootfs/marker"
 
@@ -69,14 +72,50 @@ leftovers() {  # leftovers PID WHAT
   if grep -q "/run/katana/vm/vm-$pid" /proc/self/mountinfo; then
     fail "$what: mounts left: $(grep "/run/katana/vm/vm-$pid" /proc/self/mountinfo)"
   fi
+  # The sandbox cgroup, in every cgroup (v1 and v2) hierarchy mounted here.
+  local left
+  left=$(awk '$3 == "cgroup" || $3 == "cgroup2" { print $2 }' /proc/self/mounts | sort -u |
+    while read -r root; do find "$root" -maxdepth 3 -type d -name "kata_vm-$pid" 2>/dev/null; done)
+  [[ -z $left ]] || fail "$what: sandbox cgroups left: $left"
+}
+# in_sandbox_cgroup PID CTL_PID WHAT: PID's /proc/PID/cgroup names kata_vm-CTL_PID.
+in_sandbox_cgroup() {
+  local pid=$1 ctl=$2 what=$3 lines
+  lines=$(cat "/proc/$pid/cgroup" 2>/dev/null)
+  if grep -q ":/kata_vm-$ctl\$" <<<"$lines"; then
+    echo "  $what (pid $pid) in: $(grep ":/kata_vm-$ctl\$" <<<"$lines" | cut -d: -f2 | tr '\n' ' ')"
+  else
+    fail "$what (pid $pid) is not in the sandbox cgroup kata_vm-$ctl: $(tr '\n' ' ' <<<"$lines")"
+  fi
+}
+# wait_for FILE REGEX: up to 120 s for a line of FILE to match (the boot takes seconds).
+wait_for() {
+  local i
+  for ((i = 0; i < 1200; i++)); do
+    grep -Eq -- "$2" "$1" 2>/dev/null && return 0
+    kill -0 "$ctl_pid" 2>/dev/null || return 1
+    sleep 0.1
+  done
+  return 1
 }
 
-# 1. A container: stdout, stderr, exit code 7, the shared rootfs.
+# 1. A container: stdout, stderr, exit code 7, the shared rootfs; QEMU in the sandbox cgroup
+#    while the container runs (it sleeps 2 s after its output).
 start=$(date +%s%N)
 "$ctl" vm run --timing --config "$work/configuration.toml" --rootfs "$work/rootfs" -- \
-  /bin/sh -c 'echo "hello from vm.run"; cat /marker; echo to-stderr >&2; exit 7' \
+  /bin/sh -c 'echo "hello from vm.run"; cat /marker; echo to-stderr >&2; sleep 2; exit 7' \
   >"$work/out" 2>"$work/err" &
 ctl_pid=$!
+if wait_for "$work/err" '^to-stderr$'; then
+  qemu_pid=$(sed -nE 's/^vm: sandbox cgroup .*QEMU pid ([0-9]+)$/\1/p' "$work/err")
+  if [[ -n $qemu_pid ]]; then
+    in_sandbox_cgroup "$qemu_pid" "$ctl_pid" QEMU
+  else
+    fail "no 'vm: sandbox cgroup ... QEMU pid' line from --timing"
+  fi
+else
+  fail "the container did not print to stderr"
+fi
 wait "$ctl_pid"
 rc=$?
 echo "vm run: rc=$rc in $((($(date +%s%N) - start) / 1000000)) ms"
@@ -104,10 +143,24 @@ leftovers "$ctl_pid" "after a failed run"
 #    virtiofsd left behind.
 if [[ -x /usr/lib/qemu/virtiofsd ]]; then
   rm -f "$work/rootfs/written"
-  "$ctl" vm run --timing --shared-fs virtio-fs --config "$work/configuration.toml" \
-    --rootfs "$work/rootfs" -- /bin/sh -c 'cat /marker; echo from-guest >/written; exit 3' \
+  sed 's/^sandbox_cgroup_only = .*/sandbox_cgroup_only = true/' "$work/configuration.toml" \
+    >"$work/configuration-cgonly.toml"
+  grep -q '^sandbox_cgroup_only = true' "$work/configuration-cgonly.toml" ||
+    fail "could not set sandbox_cgroup_only in the configuration"
+  "$ctl" vm run --timing --shared-fs virtio-fs --config "$work/configuration-cgonly.toml" \
+    --rootfs "$work/rootfs" -- \
+    /bin/sh -c 'cat /marker; echo from-guest >/written; echo started >&2; sleep 2; exit 3' \
     >"$work/out3" 2>"$work/err3" &
   ctl_pid=$!
+  if wait_for "$work/err3" '^started$'; then
+    qemu_pid=$(sed -nE 's/^vm: sandbox cgroup .*QEMU pid ([0-9]+)$/\1/p' "$work/err3")
+    [[ -n $qemu_pid ]] && in_sandbox_cgroup "$qemu_pid" "$ctl_pid" "virtio-fs: QEMU"
+    for vfs_pid in $(pgrep -f -- "virtiofsd.*vm-$ctl_pid/"); do
+      in_sandbox_cgroup "$vfs_pid" "$ctl_pid" "virtio-fs: virtiofsd"
+    done
+  else
+    fail "virtio-fs: the container did not print to stderr"
+  fi
   wait "$ctl_pid"
   rc=$?
   echo "vm run --shared-fs virtio-fs: rc=$rc"

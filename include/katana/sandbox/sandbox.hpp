@@ -11,14 +11,17 @@
 //   sb.stop();
 #pragma once
 
+#include <concepts>
 #include <filesystem>
 #include <string>
 #include <string_view>
 #include <sys/mount.h>
+#include <sys/types.h>
 #include <system_error>
 #include <utility>
 #include <vector>
 
+#include <katana/cgroup/concepts.hpp>
 #include <katana/cgroup/noop.hpp>
 #include <katana/config.hpp>
 #include <katana/core/error.hpp>
@@ -118,7 +121,29 @@ class virtio_9p {
 
 namespace katana::inline v0::sandbox {
 
-template <hypervisor::driver Hypervisor, sharedfs::driver SharedFs, class Cgroup>
+/// The host-side sandbox cgroup's path under the hierarchy root (Kata's cgroupfs naming).
+inline std::string cgroup_path(std::string_view sandbox_id) {
+  return str_cat("kata_", sandbox_id);
+}
+
+// clang-format off
+/// A host-side sandbox cgroup policy: create() before the VM starts, add_task() for QEMU (and
+/// the shared-fs daemon when owns_shared_fs_daemon() says so, if the policy has it), remove()
+/// on stop kills what is left and removes the cgroup, idempotently. cgroup::noop satisfies it
+/// (no cgroup); sandbox::host_cgroup (host_cgroup.hpp) is the real one.
+template <class C>
+concept cgroup_policy = requires(C& c, const C& cc, const cgroup::config& cfg, pid_t pid) {
+  { c.create(cfg) } -> std::same_as<status>;
+  { c.add_task(pid) } -> std::same_as<status>;
+  { cc.pids() } -> std::same_as<result<std::vector<pid_t>>>;
+  { c.remove() } -> std::same_as<status>;
+  { cc.path() } -> std::convertible_to<std::string_view>;
+};
+// clang-format on
+
+static_assert(cgroup_policy<cgroup::noop>);
+
+template <hypervisor::driver Hypervisor, sharedfs::driver SharedFs, cgroup_policy Cgroup>
 class basic_sandbox {
  public:
   using hypervisor_type = Hypervisor;
@@ -132,7 +157,8 @@ class basic_sandbox {
   basic_sandbox& operator=(const basic_sandbox&) = delete;
   ~basic_sandbox() { (void)stop(); }
 
-  /// Creates the sandbox directory, sets up the share and boots the VM.
+  /// Creates the sandbox directory and cgroup, sets up the share and boots the VM; QEMU and
+  /// (if the policy owns it) the shared-fs daemon join the sandbox cgroup once spawned.
   status start() {
     std::error_code ec;
     std::filesystem::create_directories(cfg_.dir, ec);
@@ -140,9 +166,20 @@ class basic_sandbox {
       return fail(ec, str_cat("sandbox: create ", cfg_.dir.native()));
     }
     started_ = true;
+    KATANA_TRY(cg_.create({.path = cgroup_path(cfg_.id), .resources = {}}));
     KATANA_TRY(fs_.setup_before_boot(cfg_));
+    if constexpr (
+        requires { cg_.owns_shared_fs_daemon(); } && requires { fs_.daemon_pid(); }) {
+      if (cg_.owns_shared_fs_daemon() && fs_.daemon_pid() > 0) {
+        KATANA_TRY(cg_.add_task(fs_.daemon_pid()));
+      }
+    }
     KATANA_TRY(hv_.prepare(cfg_));
-    return hv_.start();
+    KATANA_TRY(hv_.start());
+    if constexpr (requires { hv_.pid(); }) {
+      KATANA_TRY(cg_.add_task(hv_.pid()));
+    }
+    return {};
   }
 
   result<std::string> share_rootfs(std::string_view container_id,
@@ -155,7 +192,8 @@ class basic_sandbox {
     return hv_.hotplug_block(d);
   }
 
-  /// Stops the VM, removes the share's mounts and the sandbox directory. Idempotent.
+  /// Stops the VM, removes the share's mounts, kills what is left in the sandbox cgroup and
+  /// removes it, and removes the sandbox directory. Idempotent.
   status stop() {
     if (!started_) {
       return {};
@@ -163,6 +201,7 @@ class basic_sandbox {
     started_ = false;
     auto a = hv_.stop();
     auto b = fs_.cleanup();
+    auto c = cg_.remove();
     std::error_code ec;
     if (!keep_dir_) {
       std::filesystem::remove_all(cfg_.dir, ec);
@@ -170,7 +209,10 @@ class basic_sandbox {
     if (!a) {
       return a;
     }
-    return b;
+    if (!b) {
+      return b;
+    }
+    return c;
   }
 
   [[nodiscard]] std::string agent_address() const { return hv_.agent_address(); }
@@ -190,7 +232,7 @@ class basic_sandbox {
   bool keep_dir_ = false;
 };
 
-/// QEMU, virtio-9p, no host-side sandbox cgroup (sandbox_cgroup_only is not implemented yet).
+/// QEMU, virtio-9p, no host-side sandbox cgroup (see host_cgroup.hpp for the real policy).
 using qemu_9p_sandbox = basic_sandbox<hypervisor::qemu::vm, sharedfs::virtio_9p, cgroup::noop>;
 
 }  // namespace katana::inline v0::sandbox

@@ -159,7 +159,7 @@ static_assert(driver<virtio_fs>);
 
 namespace katana::inline v0::sandbox {
 
-/// QEMU with virtio-fs (virtiofsd), no host-side sandbox cgroup.
+/// QEMU with virtio-fs (virtiofsd), no host-side sandbox cgroup (host_cgroup.hpp has one).
 using qemu_virtiofs_sandbox =
     basic_sandbox<hypervisor::qemu::vm, sharedfs::virtio_fs, cgroup::noop>;
 

@@ -1,0 +1,169 @@
+// The host-side sandbox cgroup policy (sandbox::host_cgroup) composed into basic_sandbox with
+// the fake hypervisor and the fake cgroup: the cgroup exists before the VM starts, QEMU's pid
+// (and the shared-fs daemon's with sandbox_cgroup_only) joins it, stop kills what is left and
+// removes it, and a failing start step leaves no cgroup behind.
+#include <csignal>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <katana/sandbox/host_cgroup.hpp>
+#include <katana/sandbox/sandbox.hpp>
+#include <katana/testing/fake_cgroup.hpp>
+#include <katana/testing/fake_hypervisor.hpp>
+
+#include "catch.hpp"
+
+namespace {
+
+using katana::testing::fake_cgroup;
+using katana::testing::fake_cgroup_tree;
+namespace sb = katana::sandbox;
+
+static_assert(sb::cgroup_policy<katana::cgroup::noop>);
+static_assert(sb::cgroup_policy<sb::host_cgroup<fake_cgroup>>);
+static_assert(sb::cgroup_policy<sb::host_cgroup<>>);
+
+/// A child that waits to be killed (the "QEMU" or "virtiofsd" of the fakes).
+pid_t spawn_sleeper() {
+  const pid_t p = ::fork();
+  if (p == 0) {
+    for (;;) {
+      ::pause();
+    }
+  }
+  return p;
+}
+
+/// Reaps `p`; true when SIGKILL ended it.
+bool reaped_killed(pid_t p) {
+  int st = 0;
+  return ::waitpid(p, &st, 0) == p && WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL;
+}
+
+struct pid_hypervisor : katana::testing::fake_hypervisor {
+  pid_t child = -1;
+  [[nodiscard]] pid_t pid() const noexcept { return child; }
+};
+
+/// A shared-fs policy with a daemon (like virtio_fs) but nothing mounted.
+struct daemon_fs {
+  static constexpr std::string_view name = "fake-fs";
+  pid_t daemon = -1;
+  katana::status setup_before_boot(katana::hypervisor::vm_config&) { return {}; }
+  katana::result<std::string> share_rootfs(std::string_view, const std::filesystem::path&) {
+    return std::string("/guest");
+  }
+  [[nodiscard]] katana::sharedfs::guest_mount guest_storage() const { return {}; }
+  katana::status cleanup() { return {}; }
+  [[nodiscard]] pid_t daemon_pid() const noexcept { return daemon; }
+};
+static_assert(katana::sharedfs::driver<daemon_fs>);
+
+using sandbox_t = sb::basic_sandbox<pid_hypervisor, daemon_fs, sb::host_cgroup<fake_cgroup>>;
+
+katana::hypervisor::vm_config test_config(std::string_view id) {
+  katana::hypervisor::vm_config vc;
+  vc.id = std::string(id);
+  vc.dir = std::filesystem::temp_directory_path() /
+           ("katana-sbcg-" + std::to_string(::getpid()) + "-" + std::string(id));
+  return vc;
+}
+
+}  // namespace
+
+TEST_CASE("sandbox cgroup: kata_<id> holds QEMU while it runs, stop kills and removes it",
+          "[sandbox][cgroup]") {
+  auto tree = std::make_shared<fake_cgroup_tree>();
+  pid_hypervisor h;
+  h.child = spawn_sleeper();
+  daemon_fs fs;
+  fs.daemon = spawn_sleeper();
+  REQUIRE(h.child > 0);
+  REQUIRE(fs.daemon > 0);
+  const auto vc = test_config("sb1");
+  sandbox_t s(vc, h, fs, sb::host_cgroup(fake_cgroup(tree)));
+  REQUIRE(s.start());
+  CHECK(s.cgroup().path() == "kata_sb1");
+  REQUIRE(tree->nodes.contains("kata_sb1"));
+  // sandbox_cgroup_only = false: QEMU only, the daemon stays out.
+  CHECK(tree->nodes["kata_sb1"].tasks == std::vector<pid_t>{h.child});
+  const auto& calls = s.cgroup().manager().calls;
+  REQUIRE(calls.size() >= 2);
+  CHECK(calls[0] == "create kata_sb1");
+  CHECK(calls[1] == "add_task " + std::to_string(h.child));
+  CHECK(s.hypervisor().calls == std::vector<std::string>{"prepare", "start"});
+
+  REQUIRE(s.stop());
+  CHECK(tree->nodes.empty());
+  CHECK(reaped_killed(h.child));
+  CHECK(s.stop());  // idempotent
+  ::kill(fs.daemon, SIGKILL);
+  CHECK(reaped_killed(fs.daemon));
+  CHECK(!std::filesystem::exists(vc.dir));
+}
+
+TEST_CASE("sandbox cgroup: with sandbox_cgroup_only the shared-fs daemon joins it too",
+          "[sandbox][cgroup]") {
+  auto tree = std::make_shared<fake_cgroup_tree>();
+  pid_hypervisor h;
+  h.child = spawn_sleeper();
+  daemon_fs fs;
+  fs.daemon = spawn_sleeper();
+  sandbox_t s(test_config("sb2"), h, fs,
+              sb::host_cgroup(fake_cgroup(tree), {.sandbox_cgroup_only = true}));
+  REQUIRE(s.start());
+  CHECK(tree->nodes["kata_sb2"].tasks == std::vector<pid_t>{fs.daemon, h.child});
+  REQUIRE(s.stop());
+  CHECK(tree->nodes.empty());
+  CHECK(reaped_killed(h.child));
+  CHECK(reaped_killed(fs.daemon));
+}
+
+TEST_CASE("sandbox cgroup: a failing start step leaves no cgroup behind", "[sandbox][cgroup]") {
+  auto tree = std::make_shared<fake_cgroup_tree>();
+  SECTION("the VM does not start") {
+    pid_hypervisor h;
+    h.fail_start = katana::error(katana::errc::unavailable, "qemu died");
+    sandbox_t s(test_config("sb3"), h, daemon_fs{}, sb::host_cgroup(fake_cgroup(tree)));
+    REQUIRE(!s.start());
+    CHECK(tree->nodes.contains("kata_sb3"));  // made before the VM
+    CHECK(s.stop());
+    CHECK(tree->nodes.empty());
+  }
+  SECTION("QEMU cannot join it") {
+    pid_hypervisor h;
+    h.child = spawn_sleeper();
+    fake_cgroup cg(tree);
+    cg.fail_next.emplace("add_task", katana::error(katana::errc::unavailable, "EACCES"));
+    sandbox_t s(test_config("sb4"), h, daemon_fs{}, sb::host_cgroup(std::move(cg)));
+    const auto r = s.start();
+    REQUIRE(!r);
+    CHECK(r.error().message().find("sandbox cgroup kata_sb4: add pid") != std::string::npos);
+    CHECK(s.stop());
+    CHECK(tree->nodes.empty());
+    ::kill(h.child, SIGKILL);
+    CHECK(reaped_killed(h.child));
+  }
+  SECTION("the cgroup cannot be created") {
+    fake_cgroup cg(tree);
+    cg.fail_next.emplace("create", katana::error(katana::errc::unavailable, "EROFS"));
+    sandbox_t s(test_config("sb5"), pid_hypervisor{}, daemon_fs{}, sb::host_cgroup(std::move(cg)));
+    const auto r = s.start();
+    REQUIRE(!r);
+    CHECK(r.error().message().find("sandbox cgroup kata_sb5") != std::string::npos);
+    CHECK(s.hypervisor().calls.empty());  // nothing started
+    CHECK(s.stop());
+    CHECK(tree->nodes.empty());
+  }
+}
+
+TEST_CASE("sandbox cgroup: the noop policy still composes", "[sandbox][cgroup]") {
+  sb::basic_sandbox<katana::testing::fake_hypervisor, daemon_fs, katana::cgroup::noop> s(
+      test_config("sb6"));
+  REQUIRE(s.start());
+  CHECK(s.cgroup().path() == "kata_sb6");
+  CHECK(s.stop());
+}
