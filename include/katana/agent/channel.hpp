@@ -8,11 +8,9 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
-#include <linux/vm_sockets.h>
 #include <optional>
 #include <string>
 #include <string_view>
-#include <sys/socket.h>
 #include <system_error>
 
 #include <katana/agent/config.hpp>
@@ -92,51 +90,9 @@ inline std::string to_string(const listen_address& a) {
   return "?";
 }
 
-namespace detail {
-// An AF_VSOCK endpoint with protocol 0 (socket(AF_VSOCK, SOCK_STREAM, 0)): a generic endpoint's
-// third argument is the protocol, and AF_VSOCK knows no other.
-inline asio::generic::stream_protocol::endpoint vsock_any_endpoint(std::uint32_t cid,
-                                                                   std::uint32_t port) {
-  sockaddr_vm sa{};
-  sa.svm_family = AF_VSOCK;
-  sa.svm_cid = cid;
-  sa.svm_port = port;
-  return {&sa, sizeof sa, 0};
-}
-}  // namespace detail
-
-/// Listens on vsock `port` for any CID (Kata's vsock://-1:1024).
-template <class Executor>
-result<ttrpc::vsock_acceptor> listen_vsock(const Executor& ex,
-                                           std::uint32_t port,
-                                           std::uint32_t cid = VMADDR_CID_ANY) {
-  ttrpc::vsock_acceptor acc(ex);
-  boost::system::error_code ec;
-  const auto ep = detail::vsock_any_endpoint(cid, port);
-  acc.open(ep.protocol(), ec);
-  if (!ec) {
-    acc.bind(ep, ec);
-  }
-  if (!ec) {
-    acc.listen(asio::socket_base::max_listen_connections, ec);
-  }
-  if (ec) {
-    return fail(ec, str_cat("listen vsock://", static_cast<std::int32_t>(cid), ":", port));
-  }
-  return acc;
-}
-
-/// Connects to vsock `cid`:`port` (katana-ctl, tests).
-inline task<result<ttrpc::vsock_socket>> connect_vsock(std::uint32_t cid, std::uint32_t port) {
-  ttrpc::vsock_socket sock(co_await asio::this_coro::executor);
-  boost::system::error_code ec;
-  co_await sock.async_connect(detail::vsock_any_endpoint(cid, port),
-                              asio::redirect_error(asio::use_awaitable, ec));
-  if (ec) {
-    co_return fail(ec, str_cat("connect vsock://", cid, ":", port));
-  }
-  co_return std::move(sock);
-}
+// The agent's vsock listener and katana-ctl's connector are ttrpc's.
+using ttrpc::connect_vsock;
+using ttrpc::listen_vsock;
 
 /// The /dev node of the virtio-serial port called `name`: the vportNpM whose
 /// /sys/class/virtio-ports/vportNpM/name holds it. errc::not_found until it exists.

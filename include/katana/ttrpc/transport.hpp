@@ -102,13 +102,15 @@ result<unix_acceptor> listen_unix(const Executor& ex, std::string_view address) 
 }
 
 namespace detail {
+// A generic endpoint's third argument is the socket's protocol, not its type: AF_VSOCK knows
+// only protocol 0 (anything else is EPROTONOSUPPORT).
 inline asio::generic::stream_protocol::endpoint vsock_endpoint(std::uint32_t cid,
                                                                std::uint32_t port) {
   sockaddr_vm sa{};
   sa.svm_family = AF_VSOCK;
   sa.svm_cid = cid;
   sa.svm_port = port;
-  return {&sa, sizeof sa, SOCK_STREAM};
+  return {&sa, sizeof sa, 0};
 }
 }  // namespace detail
 

@@ -1,6 +1,8 @@
 // Hostile frames from a raw peer, and the other transports: abstract unix sockets, hybrid
 // vsock handshakes and a character device (a pty in raw mode stands in for virtio-serial).
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <optional>
 #include <pty.h>
 #include <string>
@@ -291,4 +293,16 @@ TEST_CASE("ttrpc over a character device (pty in raw mode)", "[ttrpc][transport]
   REQUIRE(**out == payload);
   client.close();
   REQUIRE_FALSE(open_char_device(io.get_executor(), "/dev/nonexistent-vport"));
+}
+
+TEST_CASE("vsock: the listener opens AF_VSOCK with protocol 0 and binds", "[ttrpc][transport]") {
+  asio::io_context io;
+  auto acc =
+      listen_vsock(io.get_executor(), 0x4b41 + static_cast<std::uint32_t>(::getpid() % 1000));
+  if (!acc && acc.error().code == std::errc::address_family_not_supported) {
+    std::fprintf(stderr, "skipped: this kernel has no AF_VSOCK\n");
+    std::exit(77);
+  }
+  REQUIRE(acc);  // EPROTONOSUPPORT when the protocol is not 0
+  CHECK(acc->is_open());
 }
