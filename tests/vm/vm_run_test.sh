@@ -82,10 +82,13 @@ leftovers() {  # leftovers PID WHAT
 in_sandbox_cgroup() {
   local pid=$1 ctl=$2 what=$3 lines
   lines=$(cat "/proc/$pid/cgroup" 2>/dev/null)
-  if grep -q ":/kata_vm-$ctl\$" <<<"$lines"; then
-    echo "  $what (pid $pid) in: $(grep ":/kata_vm-$ctl\$" <<<"$lines" | cut -d: -f2 | tr '\n' ' ')"
-  else
+  if ! grep -q ":/kata_vm-$ctl\$" <<<"$lines"; then
     fail "$what (pid $pid) is not in the sandbox cgroup kata_vm-$ctl: $(tr '\n' ' ' <<<"$lines")"
+  elif awk '$3 == "cgroup2"' /proc/self/mounts | grep -q . && ! grep -qx "0::/kata_vm-$ctl" <<<"$lines"; then
+    fail "$what (pid $pid) is not in kata_vm-$ctl of the cgroup2 hierarchy: $(grep '^0::' <<<"$lines")"
+  else
+    echo "  $what (pid $pid) in kata_vm-$ctl of: $(grep ":/kata_vm-$ctl\$" <<<"$lines" |
+      awk -F: '{ printf "%s ", ($2 == "" ? "cgroup2" : $2) }')"
   fi
 }
 # wait_for FILE REGEX: up to 120 s for a line of FILE to match (the boot takes seconds).

@@ -4,6 +4,7 @@
 // removes it, and a failing start step leaves no cgroup behind.
 #include <csignal>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <string>
 #include <sys/wait.h>
@@ -166,4 +167,43 @@ TEST_CASE("sandbox cgroup: the noop policy still composes", "[sandbox][cgroup]")
   REQUIRE(s.start());
   CHECK(s.cgroup().path() == "kata_sb6");
   CHECK(s.stop());
+}
+
+TEST_CASE("sandbox cgroup: on this host's cgroups, stop kills a task left in it and removes it",
+          "[sandbox][cgroup][root]") {
+  if (::geteuid() != 0) {
+    WARN("skipped: creating cgroups needs root");
+    return;
+  }
+  auto cg = sb::make_host_cgroup({.sandbox_cgroup_only = true});
+  if (!cg) {
+    WARN("skipped: no cgroup manager here: " << cg.error().message());
+    return;
+  }
+  pid_hypervisor h;
+  h.child = spawn_sleeper();
+  daemon_fs fs;
+  fs.daemon = spawn_sleeper();  // "virtiofsd" that outlives the fs policy's cleanup
+  const std::string id = "unit-" + std::to_string(::getpid());
+  sb::basic_sandbox<pid_hypervisor, daemon_fs, sb::host_cgroup<>> s(test_config(id), h, fs,
+                                                                    std::move(*cg));
+  REQUIRE(s.start());
+  const auto pids = s.cgroup().pids();
+  REQUIRE(pids);
+  CHECK(pids->size() == 2);
+  const std::string line = "/kata_" + id;
+  std::ifstream in("/proc/" + std::to_string(h.child) + "/cgroup");
+  std::string l;
+  bool found = false;
+  while (std::getline(in, l)) {
+    found = found || l.ends_with(":" + line);
+  }
+  CHECK(found);
+  REQUIRE(s.stop());
+  CHECK(reaped_killed(h.child));
+  CHECK(reaped_killed(fs.daemon));
+  for (const char* root : {"/sys/fs/cgroup/pids", "/sys/fs/cgroup/memory", "/sys/fs/cgroup/unified",
+                           "/sys/fs/cgroup"}) {
+    CHECK(!std::filesystem::exists(std::string(root) + line));
+  }
 }
