@@ -148,6 +148,8 @@ enable_vcpus_pinning = false
 guest_selinux_label = ""
 enable_tracing = false
 disable_new_netns = false
+# The host-side sandbox cgroup kata_<sandbox id> always holds QEMU; with true the shared-fs
+# daemon (virtiofsd) joins it too, with false it stays in the caller's cgroup.
 sandbox_cgroup_only = false
 # Size the VM for its containers before boot: microvm cannot hot-plug CPUs or memory.
 static_sandbox_resource_mgmt = true
