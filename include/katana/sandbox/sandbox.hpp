@@ -55,6 +55,43 @@ concept driver = requires(F& f, hypervisor::vm_config& vc, const std::filesystem
   { f.cleanup() } -> std::same_as<status>;
 };
 
+/// The rootfs bind mounts a shared-fs policy makes in the shared directory, undone in
+/// reverse order (lazily: the VM may still hold them).
+class rootfs_binds {
+ public:
+  /// Bind-mounts `rootfs` at <dir>/<id>/rootfs; returns the guest path of it.
+  result<std::string> share(const std::filesystem::path& dir,
+                            std::string_view id,
+                            const std::filesystem::path& rootfs,
+                            std::string_view policy) {
+    const auto target = dir / std::string(id) / "rootfs";
+    std::error_code ec;
+    std::filesystem::create_directories(target, ec);
+    if (ec) {
+      return fail(ec, str_cat(policy, ": create ", target.native()));
+    }
+    if (::mount(rootfs.c_str(), target.c_str(), nullptr, MS_BIND | MS_REC, nullptr) != 0) {
+      return fail_errno(str_cat(policy, ": bind ", rootfs.native(), " at ", target.native()));
+    }
+    mounts_.push_back(target);
+    return str_cat(guest_shared_path, "/", id, "/rootfs");
+  }
+
+  status release(std::string_view policy) {
+    status result;
+    for (auto it = mounts_.rbegin(); it != mounts_.rend(); ++it) {
+      if (::umount2(it->c_str(), MNT_DETACH) != 0 && errno != EINVAL && errno != ENOENT && result) {
+        result = fail_errno(str_cat(policy, ": unmount ", it->native()));
+      }
+    }
+    mounts_.clear();
+    return result;
+  }
+
+ private:
+  std::vector<std::filesystem::path> mounts_;
+};
+
 /// virtio-9p (built into QEMU; measured the fastest read path under TCG).
 class virtio_9p {
  public:
@@ -77,17 +114,7 @@ class virtio_9p {
 
   /// Bind-mounts `rootfs` at <shared>/<id>/rootfs; returns the guest path of it.
   result<std::string> share_rootfs(std::string_view id, const std::filesystem::path& rootfs) {
-    const auto target = dir_ / std::string(id) / "rootfs";
-    std::error_code ec;
-    std::filesystem::create_directories(target, ec);
-    if (ec) {
-      return fail(ec, str_cat("9p: create ", target.native()));
-    }
-    if (::mount(rootfs.c_str(), target.c_str(), nullptr, MS_BIND | MS_REC, nullptr) != 0) {
-      return fail_errno(str_cat("9p: bind ", rootfs.native(), " at ", target.native()));
-    }
-    mounts_.push_back(target);
-    return str_cat(guest_shared_path, "/", id, "/rootfs");
+    return binds_.share(dir_, id, rootfs, "9p");
   }
 
   [[nodiscard]] guest_mount guest_storage() const {
@@ -100,21 +127,12 @@ class virtio_9p {
   }
 
   /// Unmounts what share_rootfs mounted (lazily, the VM may still hold it).
-  status cleanup() {
-    status result;
-    for (auto it = mounts_.rbegin(); it != mounts_.rend(); ++it) {
-      if (::umount2(it->c_str(), MNT_DETACH) != 0 && errno != EINVAL && errno != ENOENT && result) {
-        result = fail_errno(str_cat("9p: unmount ", it->native()));
-      }
-    }
-    mounts_.clear();
-    return result;
-  }
+  status cleanup() { return binds_.release("9p"); }
 
  private:
   std::filesystem::path dir_;
   std::uint32_t msize_ = 512000;
-  std::vector<std::filesystem::path> mounts_;
+  rootfs_binds binds_;
 };
 
 }  // namespace katana::inline v0::sharedfs

@@ -105,17 +105,7 @@ class virtio_fs {
 
   /// Bind-mounts `rootfs` at <shared>/<id>/rootfs; returns the guest path of it.
   result<std::string> share_rootfs(std::string_view id, const std::filesystem::path& rootfs) {
-    const auto target = dir_ / std::string(id) / "rootfs";
-    std::error_code ec;
-    std::filesystem::create_directories(target, ec);
-    if (ec) {
-      return fail(ec, str_cat("virtio-fs: create ", target.native()));
-    }
-    if (::mount(rootfs.c_str(), target.c_str(), nullptr, MS_BIND | MS_REC, nullptr) != 0) {
-      return fail_errno(str_cat("virtio-fs: bind ", rootfs.native(), " at ", target.native()));
-    }
-    mounts_.push_back(target);
-    return str_cat(guest_shared_path, "/", id, "/rootfs");
+    return binds_.share(dir_, id, rootfs, "virtio-fs");
   }
 
   [[nodiscard]] guest_mount guest_storage() const {
@@ -128,13 +118,7 @@ class virtio_fs {
 
   /// Unmounts the shares, stops virtiofsd (QEMU is gone by now) and removes its files.
   status cleanup() {
-    status result;
-    for (auto it = mounts_.rbegin(); it != mounts_.rend(); ++it) {
-      if (::umount2(it->c_str(), MNT_DETACH) != 0 && errno != EINVAL && errno != ENOENT && result) {
-        result = fail_errno(str_cat("virtio-fs: unmount ", it->native()));
-      }
-    }
-    mounts_.clear();
+    status result = binds_.release("virtio-fs");
     daemon_.terminate(std::chrono::seconds(1));
     std::error_code ec;
     if (!socket_.empty()) {
@@ -150,7 +134,7 @@ class virtio_fs {
   std::filesystem::path dir_;
   std::filesystem::path socket_;
   hypervisor::child_process daemon_;
-  std::vector<std::filesystem::path> mounts_;
+  rootfs_binds binds_;
 };
 
 static_assert(driver<virtio_fs>);
