@@ -8,6 +8,7 @@
 #include <unistd.h>
 #include <vector>
 
+#include <katana/cgroup/default_devices.hpp>
 #include <katana/core/scope_exit.hpp>
 #include <katana/oci/detail/codec_json.hpp>
 #include <katana/oci/spec_json.hpp>
@@ -25,32 +26,6 @@ constexpr flag create_flags[] = {
     {"pidfd-socket", 0, true}, {"detach", 'd', false},       {"no-subreaper", 0, false},
     {"keep", 0, false},
 };
-
-/// runc's specconv.AllowedDevices, appended after the spec's own device rules (as runc's
-/// CreateCgroupConfig does), plus an allow rule for every linux.devices entry: a "deny all"
-/// spec still gets working /dev/null, /dev/pts and mknod.
-void add_default_device_rules(katana::oci::linux_resources& r,
-                              const std::vector<katana::oci::linux_device>& devices) {
-  using rule = katana::oci::linux_device_cgroup;
-  const auto add = [&](std::string type, std::optional<std::int64_t> major,
-                       std::optional<std::int64_t> minor, std::string access) {
-    r.devices.push_back(rule{true, std::move(type), major, minor, std::move(access)});
-  };
-  for (const auto& d : devices) {
-    add(d.type == "u" ? "c" : d.type, d.major, d.minor, "rwm");
-  }
-  add("c", std::nullopt, std::nullopt, "m");
-  add("b", std::nullopt, std::nullopt, "m");
-  add("c", 1, 3, "rwm");               // null
-  add("c", 1, 8, "rwm");               // random
-  add("c", 1, 7, "rwm");               // full
-  add("c", 5, 0, "rwm");               // tty
-  add("c", 1, 5, "rwm");               // zero
-  add("c", 1, 9, "rwm");               // urandom
-  add("c", 136, std::nullopt, "rwm");  // pts
-  add("c", 5, 2, "rwm");               // ptmx
-  add("c", 10, 200, "rwm");            // tun
-}
 
 katana::status write_text(const fs::path& path, std::string_view text) {
   katana::unique_fd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
@@ -103,7 +78,7 @@ katana::result<int> create_or_run(const globals& g, args_t args, bool run) {
     resources = spec.linux_->resources;
     cgroups_path = spec.linux_->cgroups_path;
     if (resources && !resources->devices.empty()) {
-      add_default_device_rules(*resources, spec.linux_->devices);
+      katana::cgroup::add_default_device_rules(*resources, spec.linux_->devices);
     }
   }
   const auto cfg = KATANA_TRY(cg::make_config(

@@ -15,6 +15,7 @@
 #include <system_error>
 
 #include <katana/agent/engine.hpp>
+#include <katana/cgroup/path.hpp>
 #include <katana/config.hpp>
 #include <katana/core/error.hpp>
 #include <katana/core/str_cat.hpp>
@@ -79,24 +80,8 @@ inline result<std::string> expand_slice(std::string_view slice) {
 }
 
 inline result<std::string> clean_cgroupfs_path(std::string_view p, std::string_view fallback) {
-  std::string out;
-  while (!p.empty()) {
-    const auto slash = p.find('/');
-    const auto part = p.substr(0, slash);
-    p = slash == std::string_view::npos ? std::string_view{} : p.substr(slash + 1);
-    if (part.empty() || part == ".") {
-      continue;
-    }
-    if (part == "..") {
-      return fail(errc::path_escapes_root, "cgroupsPath must not contain \"..\"");
-    }
-    out += "/";
-    out += part;
-  }
-  if (out.empty()) {
-    out = str_cat("/", fallback);
-  }
-  return out;
+  const auto clean = KATANA_TRY(cgroup::clean_path(p));
+  return str_cat("/", clean.empty() ? fallback : std::string_view(clean));
 }
 
 }  // namespace detail

@@ -16,6 +16,7 @@
 #include <katana/agent/engine.hpp>
 #include <katana/agent/katana_engine.hpp>
 #include <katana/cgroup/any_manager.hpp>
+#include <katana/cgroup/default_devices.hpp>
 #include <katana/cgroup/stats.hpp>
 #include <katana/config.hpp>
 #include <katana/core/error.hpp>
@@ -58,32 +59,6 @@ inline container_stats to_container_stats(const cgroup::stats& s) {
     out.hugetlb[size] = {h.usage, h.max_usage, h.failcnt};
   }
   return out;
-}
-
-/// runc's specconv.AllowedDevices (and Kata rustjail's DEFAULT_ALLOWED_DEVICES) after the
-/// spec's own rules, plus an allow rule for each linux.devices entry, so that a "deny all"
-/// spec still gets working /dev/null, /dev/pts and mknod of its own devices. (katana-runk
-/// does the same in examples/runk/lifecycle.cpp.)
-inline void add_default_device_rules(oci::linux_resources& r,
-                                     const std::vector<oci::linux_device>& devices) {
-  const auto add = [&](std::string type, std::optional<std::int64_t> major,
-                       std::optional<std::int64_t> minor, std::string access) {
-    r.devices.push_back({true, std::move(type), major, minor, std::move(access)});
-  };
-  for (const auto& d : devices) {
-    add(d.type == "u" ? "c" : d.type, d.major, d.minor, "rwm");
-  }
-  add("c", std::nullopt, std::nullopt, "m");
-  add("b", std::nullopt, std::nullopt, "m");
-  add("c", 1, 3, "rwm");               // null
-  add("c", 1, 8, "rwm");               // random
-  add("c", 1, 7, "rwm");               // full
-  add("c", 5, 0, "rwm");               // tty
-  add("c", 1, 5, "rwm");               // zero
-  add("c", 1, 9, "rwm");               // urandom
-  add("c", 136, std::nullopt, "rwm");  // pts
-  add("c", 5, 2, "rwm");               // ptmx
-  add("c", 10, 200, "rwm");            // tun
 }
 
 /// The memory controller's directory of a manager's cgroup (for OOM notifications).
@@ -132,7 +107,7 @@ inline cgroup_ops make_cgroup_ops(cgroup::selection sel) {
                     std::optional<oci::linux_resources> resources,
                     const std::vector<oci::linux_device>& devices, pid_t pid) -> status {
     if (resources && !resources->devices.empty()) {
-      add_default_device_rules(*resources, devices);
+      cgroup::add_default_device_rules(*resources, devices);
     }
     auto m = KATANA_TRY(cgroup::make_any_manager(st->sel), "cgroups");
     const auto cfg = KATANA_TRY(cgroup::make_config(path, id, resources), "cgroups");
