@@ -6,7 +6,7 @@
 //     decompressed with the matching tool until an ELF comes out (scripts/extract-vmlinux);
 //  4. the initrd: a newc cpio written here - sorted, owner 0, mtime 0, so the same inputs give
 //     the same bytes - holding /init (the static katana-agent), the guest's modules with their
-//     dependencies and a modules.dep of just those, and /dev/console.
+//     dependencies (signatures stripped) and a modules.dep of just those, and /dev/console.
 #include "image_cmd.hpp"
 
 #include <algorithm>
@@ -24,6 +24,7 @@
 #include <unistd.h>
 #include <vector>
 
+#include <katana/agent/kmod.hpp>
 #include <katana/core/error.hpp>
 #include <katana/core/str_cat.hpp>
 #include <katana/core/try.hpp>
@@ -430,10 +431,10 @@ status build(std::vector<std::string_view> args) {
         cpio.dir(name);
         break;
       case 1:
-        cpio.file(
-            name,
-            KATANA_TRY(read_file(mod_root / name.substr(name.find(version) + version.size() + 1))),
-            0644);
+        cpio.file(name,
+                  std::string(katana::agent::strip_module_signature(KATANA_TRY(
+                      read_file(mod_root / name.substr(name.find(version) + version.size() + 1))))),
+                  0644);
         break;
       case 2:
         cpio.file(name, dep_text, 0644);

@@ -53,6 +53,54 @@ inline bool is_compressed_module(std::string_view path) {
          (path.ends_with(".ko.xz") || path.ends_with(".ko.zst") || path.ends_with(".ko.gz"));
 }
 
+/// A module file without its appended signature (module-signing.rst: the PKCS#7 blob, a
+/// 12-byte struct module_signature whose last field is the blob's big-endian length, and the
+/// marker). Unchanged when unsigned or malformed. The guest image strips them: a kernel
+/// without sig_enforce loads unsigned modules, and checking each signature costs ~5 ms a
+/// module under TCG.
+inline std::string_view strip_module_signature(std::string_view ko) noexcept {
+  constexpr std::string_view marker = "~Module signature appended~\n";
+  constexpr std::size_t info = 12;
+  if (ko.size() < marker.size() + info || !ko.ends_with(marker)) {
+    return ko;
+  }
+  const std::size_t end = ko.size() - marker.size();
+  const auto byte = [&](std::size_t i) {
+    return static_cast<std::size_t>(static_cast<unsigned char>(ko[end - info + i]));
+  };
+  const std::size_t sig_len = (byte(8) << 24) | (byte(9) << 16) | (byte(10) << 8) | byte(11);
+  const std::size_t cut = info + sig_len + byte(3) + byte(4);  // + signer and key id lengths
+  if (cut > end) {
+    return ko;
+  }
+  return ko.substr(0, end - cut);
+}
+
+/// Whether /proc/filesystems (`listing`) has `fstype` ("nodev\tproc", "\text4").
+inline bool filesystem_registered(std::string_view listing, std::string_view fstype) {
+  while (!listing.empty()) {
+    const auto nl = listing.find('\n');
+    auto line = listing.substr(0, nl);
+    listing = nl == std::string_view::npos ? std::string_view{} : listing.substr(nl + 1);
+    if (const auto tab = line.rfind('\t'); tab != std::string_view::npos) {
+      line = line.substr(tab + 1);
+    }
+    if (line == fstype) {
+      return true;
+    }
+  }
+  return false;
+}
+
+/// Filesystem types that never come from a module (built into every kernel the agent runs
+/// on, or not filesystems at all): no need to look at /proc/filesystems for them.
+inline bool builtin_filesystem(std::string_view fstype) {
+  constexpr std::string_view always[] = {"",        "none",     "bind",   "rbind",  "proc",
+                                         "sysfs",   "tmpfs",    "devpts", "mqueue", "cgroup",
+                                         "cgroup2", "devtmpfs", "ramfs",  "rootfs"};
+  return std::find(std::begin(always), std::end(always), fstype) != std::end(always);
+}
+
 namespace detail {
 inline result<std::string> read_small_file_any(const std::filesystem::path& p) {
   unique_fd fd(::open(p.c_str(), O_RDONLY | O_CLOEXEC));

@@ -169,6 +169,27 @@ TEST_CASE("module loader: finit_module once per module, compressed flag", "[agen
   CHECK(r.error().message().find("cannot decompress") != std::string::npos);
 }
 
+TEST_CASE("module signatures are stripped, anything else is left alone", "[agent][kmod]") {
+  const std::string body = std::string(
+                               "\x7f"
+                               "ELF") +
+                           std::string(60, 'x');
+  const std::string pkcs7(300, 's');
+  std::string info(12, '\0');
+  info[2] = 2;  // PKEY_ID_PKCS7
+  info[10] = static_cast<char>(300 >> 8);
+  info[11] = static_cast<char>(300 & 0xff);
+  const std::string marker = "~Module signature appended~\n";
+  CHECK(ag::strip_module_signature(body + pkcs7 + info + marker) == body);
+  CHECK(ag::strip_module_signature(body) == body);
+  // A length larger than the file: not a signature we understand, kept whole.
+  std::string bad = info;
+  bad[8] = 0x7f;
+  CHECK(ag::strip_module_signature(body + bad + marker) == body + bad + marker);
+  CHECK(ag::strip_module_signature(marker) == marker);
+  CHECK(ag::strip_module_signature("").empty());
+}
+
 TEST_CASE("PID 1's mounts", "[agent][init]") {
   CHECK(ag::choose_cgroup_layout("nodev\tcgroup\nnodev\tcgroup2\n", "") == ag::cgroup_layout::v2);
   CHECK(ag::choose_cgroup_layout("nodev\tcgroup\nnodev\tcgroup2\n",
