@@ -265,7 +265,8 @@ inline result<std::vector<std::string>> command_line(const config::hypervisor_co
 
   // The agent channel.
   if (p.channel == agent_channel::virtio_serial) {
-    b.device("virtio-serial", "id=serial0");
+    // One port is used; the default 31 makes the guest set up 64 virtqueues at probe.
+    b.device("virtio-serial", "id=serial0,max_ports=2");
     b.add("-chardev",
           str_cat("socket,id=charch0,path=", p.agent_socket.native(), ",server=on,wait=off"));
     b.plain_device(
