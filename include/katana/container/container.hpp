@@ -53,6 +53,9 @@ struct create_options {
   int stdio[3] = {-1, -1, -1};           // the process's stdio (-1: inherit the caller's)
   /// "Place this pid in the container's cgroups" (cgroup::manager::add_task plugs in here).
   std::function<status(int pid)> join_cgroups;
+  /// Writes state.json for later processes (runk); a caller that keeps the container in
+  /// memory (the agent) skips it.
+  bool save_state = true;
 };
 
 struct exec_options {
@@ -143,6 +146,7 @@ inline status write_pid_file(const std::filesystem::path& path, int pid) {
 /// view before the init starts: a symlink in the rootfs can only redirect inside it. The init
 /// opens them again with RESOLVE_IN_ROOT, so the check is repeated where it matters.
 inline status create_mount_points(const rootfs_plan& plan, const std::filesystem::path& rootfs) {
+  const scoped_root root = KATANA_TRY(scoped_root::open(rootfs));
   for (std::size_t i = 0; i < plan.mounts.size(); ++i) {
     const planned_mount& m = plan.mounts[i];
     if (covered_by_earlier_mount(plan, i) || m.kind == mount_kind::symlink ||
@@ -150,11 +154,11 @@ inline status create_mount_points(const rootfs_plan& plan, const std::filesystem
       continue;
     }
     if (!m.file) {
-      KATANA_TRY(scoped_mkdir_all(rootfs, m.destination));
+      KATANA_TRY(root.mkdir_all(m.destination));
       continue;
     }
     const std::filesystem::path dest(m.destination);
-    const pinned_path dir = KATANA_TRY(scoped_mkdir_all(rootfs, dest.parent_path()));
+    const pinned_path dir = KATANA_TRY(root.mkdir_all(dest.parent_path()));
     const std::string name = dest.filename().native();
     const int fd = ::openat(dir.fd(), name.c_str(),
                             O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
@@ -420,7 +424,9 @@ class basic_container {
     auto kill_init = scope_exit([&] { detail::kill_and_reap(s.pid); });
     s.process_start_time = KATANA_TRY(read_proc_stat(s.pid)).start_time;
     s.created = rfc3339_now();
-    KATANA_TRY(save_container_state(opt.state_dir, s));
+    if (opt.save_state) {
+      KATANA_TRY(save_container_state(opt.state_dir, s));
+    }
     KATANA_TRY(write_pid_file(opt.pid_file, s.pid));
     if (mode == launch_mode::run) {
       KATANA_TRY(c.run_poststart());

@@ -449,13 +449,12 @@ struct resolved {
 /// Shared core: the openat2 fast path when allowed and usable, else the walk. For open and
 /// create the fd is checked against /proc (when mounted): the walk cannot see a directory it
 /// holds being moved out of root, the kernel can.
-inline result<resolved> lookup(const std::filesystem::path& root,
-                               const std::filesystem::path& unsafe,
-                               walk_mode mode,
-                               mode_t mkdir_mode = 0755,
-                               bool allow_openat2 = true) {
+inline result<resolved> lookup_in(const root_dir& rd,
+                                  const std::filesystem::path& unsafe,
+                                  walk_mode mode,
+                                  mode_t mkdir_mode = 0755,
+                                  bool allow_openat2 = true) {
   KATANA_TRY(check_unsafe(unsafe.native()));
-  root_dir rd = KATANA_TRY(open_root(root));
   if (allow_openat2) {
     if (unique_fd fd = openat2_in_root(rd.fd.get(), unsafe.native())) {
       struct stat st {};
@@ -482,7 +481,17 @@ inline result<resolved> lookup(const std::filesystem::path& root,
       }
     }
   }
-  return resolved{std::move(rd.path), std::move(wr.relative), std::move(wr.fd)};
+  return resolved{rd.path, std::move(wr.relative), std::move(wr.fd)};
+}
+
+inline result<resolved> lookup(const std::filesystem::path& root,
+                               const std::filesystem::path& unsafe,
+                               walk_mode mode,
+                               mode_t mkdir_mode = 0755,
+                               bool allow_openat2 = true) {
+  KATANA_TRY(check_unsafe(unsafe.native()));
+  const root_dir rd = KATANA_TRY(open_root(root));
+  return lookup_in(rd, unsafe, mode, mkdir_mode, allow_openat2);
 }
 
 inline std::string describe(std::string_view op,
@@ -494,6 +503,7 @@ inline std::string describe(std::string_view op,
 }  // namespace detail::safe_path
 
 class pinned_path;
+class scoped_root;
 inline result<pinned_path> scoped_mkdir_all(const std::filesystem::path& root,
                                             const std::filesystem::path& unsafe,
                                             mode_t mode = 0755);
@@ -616,6 +626,7 @@ class pinned_path {
   friend result<pinned_path> scoped_mkdir_all(const std::filesystem::path&,
                                               const std::filesystem::path&,
                                               mode_t);
+  friend class scoped_root;
 
   explicit pinned_path(detail::safe_path::resolved r)
       : fd_(std::move(r.fd)),
@@ -642,5 +653,37 @@ inline result<pinned_path> scoped_mkdir_all(const std::filesystem::path& root,
   }
   return pinned_path(std::move(*r));
 }
+
+/// A root resolved and opened once, for many scoped_mkdir_all calls in it (each call by path
+/// canonicalizes the root again, a lookup per component: slow on a 9p rootfs).
+class scoped_root {
+ public:
+  static result<scoped_root> open(const std::filesystem::path& root) {
+    auto rd = detail::safe_path::open_root(root);
+    if (!rd) {
+      return unexpected(
+          std::move(rd).error().wrap("root " + detail::safe_path::quote_path(root.native())));
+    }
+    return scoped_root(std::move(*rd));
+  }
+
+  /// scoped_mkdir_all(root, unsafe, mode).
+  [[nodiscard]] result<pinned_path> mkdir_all(const std::filesystem::path& unsafe,
+                                              mode_t mode = 0755) const {
+    auto r =
+        detail::safe_path::lookup_in(root_, unsafe, detail::safe_path::walk_mode::create, mode);
+    if (!r) {
+      return unexpected(std::move(r).error().wrap(
+          detail::safe_path::describe("scoped_mkdir_all", root_.path, unsafe)));
+    }
+    return pinned_path(std::move(*r));
+  }
+
+  [[nodiscard]] const std::string& path() const noexcept { return root_.path; }
+
+ private:
+  explicit scoped_root(detail::safe_path::root_dir rd) : root_(std::move(rd)) {}
+  detail::safe_path::root_dir root_;
+};
 
 }  // namespace katana::inline v0
