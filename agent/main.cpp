@@ -399,7 +399,7 @@ int real_main(std::span<char*> argv) {
       if (self.is_absolute() && self.parent_path() == "/") {
         drop.push_back(self.filename().string());
       }
-      if (auto r = ag::switch_root_to_tmpfs({"proc", "sys", "dev", "run"}, drop); !r) {
+      if (auto r = ag::switch_root_to_tmpfs({"proc", "sys", "dev", "run"}, drop, {"lib"}); !r) {
         boot_log.error("switch_root", {{"error", r.error()}});
       }
     }

@@ -93,6 +93,7 @@ inline cgroup_ops make_cgroup_ops(cgroup::selection sel) {
   struct state {
     cgroup::selection sel;
     std::map<std::string, cgroup::any_manager> managers;
+    std::optional<cgroup::any_manager> blank;  // probed once: every container copies it
   };
   auto st = std::make_shared<state>(state{std::move(sel), {}});
   const auto get = [st](const std::string& id) -> result<cgroup::any_manager*> {
@@ -109,7 +110,10 @@ inline cgroup_ops make_cgroup_ops(cgroup::selection sel) {
     if (resources && !resources->devices.empty()) {
       cgroup::add_default_device_rules(*resources, devices);
     }
-    auto m = KATANA_TRY(cgroup::make_any_manager(st->sel), "cgroups");
+    if (!st->blank) {
+      st->blank = KATANA_TRY(cgroup::make_any_manager(st->sel), "cgroups");
+    }
+    auto m = *st->blank;
     const auto cfg = KATANA_TRY(cgroup::make_config(path, id, resources), "cgroups");
     KATANA_TRY(m.create(cfg), "cgroups");
     if (auto r = m.add_task(pid); !r) {

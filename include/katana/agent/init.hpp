@@ -265,12 +265,15 @@ inline status copy_tree(const std::filesystem::path& from, const std::filesystem
 }
 }  // namespace detail
 
-/// switch_root(8) for PID 1 on an initramfs: copies the initramfs (but `keep` mount points
-/// and `drop` entries) into a tmpfs at `newroot`, deletes the originals (freeing their memory),
-/// moves the tmpfs onto "/" and chroots into it. The running agent drops its own binary: it
-/// is mapped already, and copying it costs more than the rest of the initramfs together.
+/// switch_root(8) for PID 1 on an initramfs: copies the initramfs (but `keep` mount points,
+/// `drop` and `bind` entries) into a tmpfs at `newroot`, deletes the originals (freeing their
+/// memory), bind-mounts the `bind` entries of the old root into the new one, moves the tmpfs
+/// onto "/" and chroots into it. The running agent drops its own binary: it is mapped
+/// already, and copying it costs more than the rest of the initramfs together. The modules
+/// are bound, not copied: copying them took ~45 ms under TCG, and they stay loadable.
 inline status switch_root_to_tmpfs(const std::vector<std::string>& keep,
                                    const std::vector<std::string>& drop = {},
+                                   const std::vector<std::string>& bind = {},
                                    const std::string& newroot = "/newroot") {
   std::error_code ec;
   std::filesystem::create_directories(newroot, ec);
@@ -286,6 +289,14 @@ inline status switch_root_to_tmpfs(const std::vector<std::string>& keep,
     }
     if (std::find(drop.begin(), drop.end(), name) != drop.end()) {
       moved.push_back(it->path());
+      continue;
+    }
+    if (std::find(bind.begin(), bind.end(), name) != bind.end()) {
+      const auto target = std::filesystem::path(newroot) / name;
+      if (::mkdir(target.c_str(), 0755) != 0 ||
+          ::mount(it->path().c_str(), target.c_str(), nullptr, MS_BIND, nullptr) != 0) {
+        return fail_errno("switch_root: bind " + it->path().string());
+      }
       continue;
     }
     KATANA_TRY(detail::copy_tree(it->path(), std::filesystem::path(newroot) / name), "switch_root");

@@ -72,6 +72,7 @@ class katana_engine {
     opt.id = cfg.id;
     opt.bundle = cfg.bundle;
     opt.state_dir = cfg.bundle / "state";
+    opt.save_state = false;  // the engine keeps the container; nothing reads state.json
     opt.stdio[0] = cfg.stdio.in;
     opt.stdio[1] = cfg.stdio.out;
     opt.stdio[2] = cfg.stdio.err;

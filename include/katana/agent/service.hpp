@@ -31,6 +31,7 @@
 #include <katana/agent/devices.hpp>
 #include <katana/agent/engine.hpp>
 #include <katana/agent/guest.hpp>
+#include <katana/agent/kmod.hpp>
 #include <katana/agent/namespaces.hpp>
 #include <katana/agent/network.hpp>
 #include <katana/agent/reaper.hpp>
@@ -142,6 +143,10 @@ class basic_agent {
           KATANA_CO_TRY(clean_absolute(req.guest_hook_path, "guest_hook_path"));
     }
     for (auto& s : req.storages) {
+      if (auto r = ensure_filesystem(storage_fstype(s)); !r) {
+        release_storages(sandbox_.storages);
+        co_return unexpected<error>(std::move(r).error().wrap("CreateSandbox"));
+      }
       auto key = co_await storages_.add(mounter_, opts_.env, std::move(s));
       if (!key) {
         release_storages(sandbox_.storages);
@@ -237,6 +242,12 @@ class basic_agent {
     if (auto r = co_await add_devices(opts_.env, req.devices, spec, dev_log); !r) {
       co_return unexpected<error>(std::move(r).error().wrap(str_cat("container ", id)));
     }
+    for (const auto& s : req.storages) {
+      KATANA_CO_TRY(ensure_filesystem(storage_fstype(s)), str_cat("container ", id));
+    }
+    for (const auto& m : spec.mounts) {
+      KATANA_CO_TRY(ensure_filesystem(m.type), str_cat("container ", id));
+    }
     std::vector<std::string> mounted;
     for (auto& s : req.storages) {
       auto key = co_await storages_.add(mounter_, opts_.env, std::move(s));
@@ -263,7 +274,9 @@ class basic_agent {
       std::error_code ignored;
       std::filesystem::remove_all(bundle, ignored);
     });
-    std::ofstream(bundle / "config.json") << oci::to_json(spec);
+    if (spec.hooks) {  // for the hooks, as Kata's agent does; nothing else reads it
+      std::ofstream(bundle / "config.json") << oci::to_json(spec);
+    }
 
     auto io = KATANA_CO_TRY(make_stdio(spec.process->terminal));
     container_config cfg{id, std::move(spec), bundle, io.child_fds(), cg.driver};
@@ -658,6 +671,23 @@ class basic_agent {
   }
 
  private:
+  /// A filesystem not loaded at boot (overlay, ext4, ...) has its module loaded on first use,
+  /// when this agent loads modules (init mode) and the kernel does not know the type yet.
+  status ensure_filesystem(const std::string& fstype) {
+    if (!opts_.load_module || builtin_filesystem(fstype)) {
+      return {};
+    }
+    const auto known = detail::read_small_file(opts_.proc_root / "filesystems");
+    if (known && filesystem_registered(*known, fstype)) {
+      return {};
+    }
+    auto r = opts_.load_module(kernel_module{fstype, {}});
+    if (!r && r.error().code == errc::not_found) {
+      return {};  // no such module (fuse.sshfs, say): mount(2) has the last word
+    }
+    return r.transform_error(with_context(str_cat("filesystem ", fstype)));
+  }
+
   status guest_changes_allowed(std::string_view rpc) const {
     if (opts_.allow_guest_changes.value_or(opts_.init_mode)) {
       return {};

@@ -182,6 +182,23 @@ inline status make_dirs(const std::string& path, unsigned mode = 0755) {
 }
 }  // namespace detail
 
+/// The filesystem type a storage mounts (empty for "local", which mounts nothing).
+inline std::string storage_fstype(const storage& s) {
+  if (s.driver == "9p") {
+    return "9p";
+  }
+  if (s.driver == "virtio-fs") {
+    return "virtiofs";
+  }
+  if (s.driver == "overlayfs") {
+    return "overlay";
+  }
+  if (s.driver == "ephemeral" && s.fstype.empty()) {
+    return "tmpfs";
+  }
+  return s.driver == "local" ? std::string() : s.fstype;
+}
+
 /// Mounts one storage; the mount point it made (for unmount), or an error that names the
 /// storage. Unknown drivers are INVALID_ARGUMENT.
 template <mounter M>
@@ -209,15 +226,8 @@ task<result<std::string>> mount_storage(M& m, const device_env& env, storage s) 
   }
 
   std::string source = s.source;
-  std::string fstype = s.fstype;
-  if (s.driver == "9p") {
-    fstype = "9p";
-  } else if (s.driver == "virtio-fs") {
-    fstype = "virtiofs";
-  } else if (s.driver == "ephemeral") {
-    if (fstype.empty()) {
-      fstype = "tmpfs";
-    }
+  const std::string fstype = storage_fstype(s);
+  if (s.driver == "ephemeral") {
     if (fstype != "tmpfs" && fstype != "hugetlbfs") {
       co_return fail(errc::invalid_argument,
                      str_cat("ephemeral storage \"", target, "\": fstype \"", fstype,
@@ -227,7 +237,6 @@ task<result<std::string>> mount_storage(M& m, const device_env& env, storage s) 
       source = fstype;
     }
   } else if (s.driver == "overlayfs") {
-    fstype = "overlay";
     if (source.empty()) {
       source = "overlay";
     }

@@ -4,6 +4,7 @@
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <string>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -41,7 +42,9 @@ struct fixture {
   katana_test::recording_mounter mounter;
   std::unique_ptr<agent_t> agent;
 
-  explicit fixture(bool init_mode = false, std::optional<bool> systemd = false) {
+  explicit fixture(bool init_mode = false,
+                   std::optional<bool> systemd = false,
+                   const std::function<void(ag::agent_options&)>& tweak = {}) {
     ag::agent_options o;
     o.run_dir = tmp.path / "run";
     o.env.sys_root = tmp.path / "sys";
@@ -53,6 +56,9 @@ struct fixture {
     o.share_namespaces = false;
     o.log = katana::logging::logger([](std::string_view) {}, katana::logging::format::json,
                                     katana::logging::level::off);
+    if (tweak) {
+      tweak(o);
+    }
     agent = std::make_unique<agent_t>(io.get_executor(), fake_engine{}, std::move(o), mounter);
     agent->start();
   }
@@ -470,6 +476,49 @@ TEST_CASE("agent: sandbox storages, guest details, CopyFile, metrics", "[agent]"
   REQUIRE(run(f.io, f.agent->destroy_sandbox()));
   CHECK(f.mounter.unmounts->size() == 1);
   REQUIRE(run(f.io, f.agent->create_sandbox(req)));  // a new sandbox after destroy
+}
+
+TEST_CASE("agent: a filesystem's module is loaded when a mount first needs it", "[agent][kmod]") {
+  katana_test::temp_dir proc;
+  std::ofstream(proc.path / "filesystems") << "nodev\tsysfs\nnodev\t9p\n";
+  std::vector<std::string> loaded;
+  fixture f(false, false, [&](ag::agent_options& o) {
+    o.proc_root = proc.path;
+    o.load_module = [&](const ag::kernel_module& m) -> katana::status {
+      loaded.push_back(m.name);
+      if (m.name == "fuse.sshfs") {
+        return katana::fail(katana::errc::not_found, "module fuse.sshfs is not in modules.dep");
+      }
+      if (m.name == "brokenfs") {
+        return katana::fail(katana::errc::internal, "finit_module brokenfs.ko: boom");
+      }
+      return {};
+    };
+  });
+  ag::sandbox_request req;
+  req.sandbox_id = "s1";
+  req.storages.push_back({.driver = "9p",
+                          .source = "kataShared",
+                          .options = {"trans=virtio"},
+                          .mount_point = (f.tmp.path / "shared").string()});
+  req.storages.push_back({.driver = "overlayfs",
+                          .options = {"lowerdir=/a:/b"},
+                          .mount_point = (f.tmp.path / "ovl").string()});
+  req.storages.push_back(
+      {.driver = "ephemeral", .source = "shm", .mount_point = (f.tmp.path / "shm").string()});
+  REQUIRE(run(f.io, f.agent->create_sandbox(req)));
+  // 9p is registered already and tmpfs never comes from a module: only overlay is loaded.
+  CHECK(loaded == std::vector<std::string>{"overlay"});
+  CHECK(f.mounter.mounts->size() == 3);
+
+  auto s = fixture::spec({"true"});
+  s.mounts.push_back({.destination = "/remote", .type = "fuse.sshfs", .source = "h:/"});
+  REQUIRE(f.create("c1", s));  // no such module: left to mount(2)
+  s.mounts.push_back({.destination = "/broken", .type = "brokenfs", .source = "x"});
+  const auto r = f.create("c2", s);
+  REQUIRE(!r);
+  CHECK(r.error().message().find("filesystem brokenfs") != std::string::npos);
+  CHECK(r.error().message().find("boom") != std::string::npos);
 }
 
 TEST_CASE("agent: guest-wide changes only as init (or when allowed)", "[agent]") {

@@ -54,7 +54,8 @@ inline bool has_param(std::string_view params, std::string_view name) {
 }  // namespace detail
 
 /// The modules the guest must load before the agent can serve (the channel) and before the
-/// rootfs can be shared: the machine's virtio transport, virtio_console, the shared fs, overlay.
+/// rootfs can be shared: the machine's virtio transport, virtio_console, the shared fs. Other
+/// filesystems (overlay, ...) the agent loads when a mount first needs them.
 inline std::vector<std::string> guest_boot_modules(const config::hypervisor_config& h) {
   std::vector<std::string> m;
   m.emplace_back(h.machine_type == "microvm" ? "virtio_mmio" : "virtio_pci");
@@ -65,7 +66,6 @@ inline std::vector<std::string> guest_boot_modules(const config::hypervisor_conf
   } else if (h.shared_fs == "virtio-fs") {
     m.emplace_back("virtiofs");
   }
-  m.emplace_back("overlay");
   return m;
 }
 
