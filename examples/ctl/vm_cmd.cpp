@@ -15,6 +15,8 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <boost/asio/redirect_error.hpp>
+
 #include <katana/agent/copy_file.hpp>
 #include <katana/config/load.hpp>
 #include <katana/oci/default_spec.hpp>
@@ -132,12 +134,16 @@ task<result<int>> converse(kt::unix_socket sock,
       co_return co_await agent.read_stdout(r);
     };
   };
-  auto done_out = std::make_shared<bool>(false);
-  auto done_err = std::make_shared<bool>(false);
-  katana::asio::co_spawn(ex, pump(reader(false), stdout),
-                         [done_out](std::exception_ptr) { *done_out = true; });
-  katana::asio::co_spawn(ex, pump(reader(true), stderr),
-                         [done_err](std::exception_ptr) { *done_err = true; });
+  // Both readers end at EOF on the process's output; the timer is woken when they have.
+  auto readers = std::make_shared<int>(2);
+  auto drained = std::make_shared<katana::asio::steady_timer>(ex);
+  const auto reader_done = [readers, drained](std::exception_ptr) {
+    if (--*readers == 0) {
+      drained->cancel();
+    }
+  };
+  katana::asio::co_spawn(ex, pump(reader(false), stdout), reader_done);
+  katana::asio::co_spawn(ex, pump(reader(true), stderr), reader_done);
   grpc::WaitProcessRequest wp;
   wp.set_container_id(cid);
   wp.set_exec_id(cid);
@@ -146,11 +152,11 @@ task<result<int>> converse(kt::unix_socket sock,
     co_return katana::unexpected<katana::error>(wr.error());
   }
   const auto& w = *wr;
-  // Let the readers drain what the process wrote before it exited.
-  katana::asio::steady_timer t(ex);
-  for (int i = 0; i < 100 && !(*done_out && *done_err); ++i) {
-    t.expires_after(20ms);
-    co_await t.async_wait(katana::asio::use_awaitable);
+  if (*readers > 0) {  // what the process wrote before it exited may still be on its way
+    drained->expires_after(2s);
+    boost::system::error_code ignored;
+    co_await drained->async_wait(
+        katana::asio::redirect_error(katana::asio::use_awaitable, ignored));
   }
   if (timing) {
     std::fprintf(stderr, "vm: container exited (%d) at %.3f s\n", w.status(), since(t0));
