@@ -356,6 +356,16 @@ katana::result<int> vm_command(std::vector<std::string_view> args) {
     return fail(errc::invalid_argument, "vm run needs --rootfs DIR and -- CMD");
   }
   const auto t0 = std::chrono::steady_clock::now();
+  // What a killed katana-ctl left behind (directory, mounts, cgroup) goes first.
+  const auto stale = katana::sandbox::reap_stale("/run/katana/vm", [](const std::string& id) {
+    return katana::sandbox::remove_stale_host_cgroup(id);
+  });
+  for (const auto& id : stale.ids) {
+    std::fprintf(stderr, "vm: removed the stale sandbox %s\n", id.c_str());
+  }
+  for (const auto& e : stale.errors) {
+    std::fprintf(stderr, "vm: warning: %s\n", e.message().c_str());
+  }
   const std::string sid = str_cat("vm-", ::getpid());
   katana::hypervisor::vm_config vc;
   vc.id = sid;

@@ -5,8 +5,10 @@
 # stdout and stderr of the container, its exit code (7) coming back as katana-ctl's, that QEMU
 # runs in the host-side sandbox cgroup kata_vm-<pid> while the container runs (read from
 # /proc/<QEMU pid>/cgroup), and that nothing is left behind: no QEMU, no sandbox directory, no
-# mount, no kata_vm-<pid> cgroup in any hierarchy. Then a run whose rootfs does not exist must
-# fail after the boot and leave nothing behind either (QEMU is started, no agent conversation).
+# mount, no kata_vm-<pid> cgroup in any hierarchy. A katana-ctl SIGKILLed mid-run leaves its
+# sandbox directory, mounts and cgroup, which the next run removes. Then a run whose rootfs does
+# not exist must fail after the boot and leave nothing behind either (QEMU is started, no agent
+# conversation).
 # Then a run over virtio-fs (virtiofsd) instead of 9p, with [runtime] sandbox_cgroup_only = true
 # so virtiofsd must be in the sandbox cgroup too. Exit 77 (skip) with the
 # reason when root, QEMU, busybox or the kernel package are not available.
@@ -129,7 +131,21 @@ printf 'hello from vm.run\n%s\n' "$marker" | cmp -s - "$work/out" ||
 grep -qx 'to-stderr' "$work/err" || fail "the container's stderr is not on stderr"
 leftovers "$ctl_pid" "after a run"
 
-# 2. A rootfs that does not exist: fails after the boot, tears down all the same.
+# 2. katana-ctl SIGKILLed while its container runs: QEMU dies with it; the directory, mounts
+#    and cgroup it leaves are removed by the next vm run (case 3).
+"$ctl" vm run --config "$work/configuration.toml" --rootfs "$work/rootfs" -- \
+  /bin/sh -c 'echo started >&2; sleep 60' >"$work/out-killed" 2>"$work/err-killed" &
+ctl_pid=$!
+killed_pid=$ctl_pid
+if wait_for "$work/err-killed" '^started$'; then
+  kill -KILL "$killed_pid"
+  wait "$killed_pid" 2>/dev/null
+  [[ -d /run/katana/vm/vm-$killed_pid ]] || fail "a killed katana-ctl: no sandbox directory to reap"
+else
+  fail "the container to be orphaned did not start"; cat "$work/err-killed"
+fi
+
+# 3. A rootfs that does not exist: fails after the boot, tears down all the same.
 "$ctl" vm run --config "$work/configuration.toml" --rootfs "$work/no-such-rootfs" -- /bin/true \
   >"$work/out2" 2>"$work/err2" &
 ctl_pid=$!
@@ -138,11 +154,14 @@ rc=$?
 if [[ $rc == 0 ]] || ! grep -q 'no-such-rootfs' "$work/err2"; then
   fail "a missing rootfs: rc=$rc, stderr:"; cat "$work/err2"
 else
-  echo "missing rootfs: rc=$rc: $(head -1 "$work/err2")"
+  echo "missing rootfs: rc=$rc: $(grep -v '^vm: removed' "$work/err2" | head -1)"
 fi
 leftovers "$ctl_pid" "after a failed run"
+grep -qx "vm: removed the stale sandbox vm-$killed_pid" "$work/err2" ||
+  { fail "the killed run's sandbox was not reaped:"; cat "$work/err2"; }
+leftovers "$killed_pid" "after a killed katana-ctl and the next run"
 
-# 3. virtio-fs (virtiofsd) instead of 9p: the share both ways, the exit code, and no
+# 4. virtio-fs (virtiofsd) instead of 9p: the share both ways, the exit code, and no
 #    virtiofsd left behind.
 if [[ -x /usr/lib/qemu/virtiofsd ]]; then
   rm -f "$work/rootfs/written"

@@ -58,6 +58,13 @@ class host_cgroup {
     return {};
   }
 
+  /// Takes over an existing sandbox cgroup (a stale sandbox's, for remove()).
+  status open(const cgroup::config& cfg) {
+    KATANA_TRY(m_.open(cfg), str_cat("sandbox cgroup ", cfg.path));
+    created_ = true;
+    return {};
+  }
+
   status add_task(pid_t pid) {
     if (auto r = m_.add_task(pid); !r) {
       return unexpected<error>(
@@ -118,6 +125,21 @@ inline result<host_cgroup<>> make_host_cgroup(host_cgroup_options o = {},
                                               cgroup::selection s = {}) {
   auto m = KATANA_TRY(cgroup::make_any_manager(s), "sandbox cgroup");
   return host_cgroup<>(std::move(m), o);
+}
+
+/// reap_stale's remove_cgroup for host_cgroup: kills what is left in kata_<id> and removes it;
+/// nothing to do when it does not exist.
+inline status remove_stale_host_cgroup(const std::string& sandbox_id,
+                                       host_cgroup_options o = {},
+                                       cgroup::selection s = {}) {
+  auto cg = KATANA_TRY(make_host_cgroup(o, std::move(s)));
+  if (auto r = cg.open({.path = cgroup_path(sandbox_id), .resources = {}}); !r) {
+    if (r.error().code == std::errc::no_such_file_or_directory) {
+      return {};
+    }
+    return r;
+  }
+  return cg.remove();
 }
 
 /// QEMU with virtio-9p or virtio-fs, in the host-side sandbox cgroup (katana-ctl vm run).

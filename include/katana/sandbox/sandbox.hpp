@@ -13,6 +13,7 @@
 
 #include <concepts>
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <string_view>
 #include <sys/mount.h>
@@ -29,6 +30,7 @@
 #include <katana/core/try.hpp>
 #include <katana/hypervisor/concepts.hpp>
 #include <katana/hypervisor/qemu/qemu.hpp>
+#include <katana/sandbox/stale.hpp>
 
 namespace katana::inline v0::sharedfs {
 
@@ -183,6 +185,7 @@ class basic_sandbox {
     if (ec) {
       return fail(ec, str_cat("sandbox: create ", cfg_.dir.native()));
     }
+    owner_ = KATANA_TRY(owner_lock::acquire(cfg_.dir), "sandbox");
     started_ = true;
     KATANA_TRY(cg_.create({.path = cgroup_path(cfg_.id), .resources = {}}));
     KATANA_TRY(fs_.setup_before_boot(cfg_));
@@ -223,7 +226,10 @@ class basic_sandbox {
     std::error_code ec;
     if (!keep_dir_) {
       std::filesystem::remove_all(cfg_.dir, ec);
+    } else {
+      std::ofstream(cfg_.dir / kept_marker_name);  // torn down: not for reap_stale
     }
+    owner_.release();
     if (!a) {
       return a;
     }
@@ -246,6 +252,7 @@ class basic_sandbox {
   Hypervisor hv_;
   SharedFs fs_;
   [[no_unique_address]] Cgroup cg_;
+  owner_lock owner_;
   bool started_ = false;
   bool keep_dir_ = false;
 };

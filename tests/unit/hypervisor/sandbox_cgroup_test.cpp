@@ -1,17 +1,22 @@
 // The host-side sandbox cgroup policy (sandbox::host_cgroup) composed into basic_sandbox with
 // the fake hypervisor and the fake cgroup: the cgroup exists before the VM starts, QEMU's pid
 // (and the shared-fs daemon's with sandbox_cgroup_only) joins it, stop kills what is left and
-// removes it, and a failing start step leaves no cgroup behind.
+// removes it, and a failing start step leaves no cgroup behind; reap_stale cleans up after a
+// sandbox whose owner died.
 #include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <memory>
 #include <string>
+#include <sys/mount.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <vector>
 
+#include <katana/core/scope_exit.hpp>
 #include <katana/sandbox/host_cgroup.hpp>
 #include <katana/sandbox/sandbox.hpp>
+#include <katana/sandbox/stale.hpp>
 #include <katana/testing/fake_cgroup.hpp>
 #include <katana/testing/fake_hypervisor.hpp>
 
@@ -206,4 +211,77 @@ TEST_CASE("sandbox cgroup: on this host's cgroups, stop kills a task left in it 
                            "/sys/fs/cgroup"}) {
     CHECK(!std::filesystem::exists(std::string(root) + line));
   }
+}
+
+TEST_CASE("stale sandboxes: a free owner lock means stale; held, kept or live ones stay",
+          "[sandbox][cgroup][root]") {
+  if (::geteuid() != 0) {
+    WARN("skipped: mounts and cgroups need root");
+    return;
+  }
+  const auto root =
+      std::filesystem::temp_directory_path() / ("katana-stale-" + std::to_string(::getpid()));
+  const katana::scope_exit cleanup([&] { std::filesystem::remove_all(root); });
+  const auto make = [&](const std::string& name, bool lock_file) {
+    std::filesystem::create_directories(root / name / "shared");
+    if (lock_file) {
+      std::ofstream(root / name / std::string(sb::owner_lock_name));
+    }
+    return root / name;
+  };
+  // Dead: an unheld lock, a mount below it and a task in its cgroup.
+  const std::string dead_id = "vm-dead-" + std::to_string(::getpid());
+  const auto dead = make(dead_id, true);
+  REQUIRE(::mount("tmpfs", (dead / "shared").c_str(), "tmpfs", 0, "size=64k") == 0);
+  auto cg = sb::make_host_cgroup();
+  if (!cg) {
+    WARN("skipped: no cgroup manager here: " << cg.error().message());
+    return;
+  }
+  REQUIRE(cg->create({.path = sb::cgroup_path(dead_id), .resources = {}}));
+  const pid_t left = spawn_sleeper();
+  REQUIRE(cg->add_task(left));
+  // Alive: its owner holds the lock; kept: torn down and left for the user; no lock file and a
+  // live pid in its name.
+  const auto live = make("vm-live", true);
+  auto held = sb::owner_lock::acquire(live);
+  REQUIRE(held);
+  const auto kept = make("vm-kept", true);
+  std::ofstream(kept / std::string(sb::kept_marker_name));
+  const auto mine = make("vm-" + std::to_string(::getpid()), false);
+
+  const auto r =
+      sb::reap_stale(root, [](const std::string& id) { return sb::remove_stale_host_cgroup(id); });
+  CHECK(r.errors.empty());
+  CHECK(r.ids == std::vector<std::string>{dead_id});
+  CHECK(!std::filesystem::exists(dead));
+  CHECK(reaped_killed(left));
+  for (const char* cgroot : {"/sys/fs/cgroup/pids", "/sys/fs/cgroup/unified", "/sys/fs/cgroup"}) {
+    CHECK(!std::filesystem::exists(std::string(cgroot) + "/kata_" + dead_id));
+  }
+  std::ifstream mi("/proc/self/mountinfo");
+  std::string line;
+  while (std::getline(mi, line)) {
+    CHECK(line.find(dead.native()) == std::string::npos);
+  }
+  CHECK(std::filesystem::exists(live));
+  CHECK(std::filesystem::exists(kept));
+  CHECK(std::filesystem::exists(mine));
+  // Once its owner lets go (dies), the live one is stale too.
+  held->release();
+  CHECK(sb::reap_stale(root, {}).ids == std::vector<std::string>{"vm-live"});
+}
+
+TEST_CASE("stale sandboxes: the pid in a name, mounts below a directory", "[sandbox]") {
+  CHECK(sb::detail::pid_suffix("vm-1234") == 1234);
+  CHECK(sb::detail::pid_suffix("vm-12x") == 0);
+  CHECK(sb::detail::pid_suffix("sandbox") == 0);
+  const std::string mi =
+      "30 1 0:26 / /run rw - tmpfs tmpfs rw\n"
+      "40 30 0:27 / /run/katana/vm/vm-1/shared rw - tmpfs tmpfs rw\n"
+      "41 40 0:28 / /run/katana/vm/vm-1/shared/c0/rootfs rw - ext4 /dev/sda rw\n"
+      "42 30 0:29 / /run/katana/vm/vm-10 rw - tmpfs tmpfs rw\n";
+  CHECK(sb::detail::mounts_below(mi, "/run/katana/vm/vm-1") ==
+        std::vector<std::string>{"/run/katana/vm/vm-1/shared/c0/rootfs",
+                                 "/run/katana/vm/vm-1/shared"});
 }
