@@ -2,7 +2,8 @@
 # Boot benchmark: `katana-ctl vm run ... /bin/true` (launch -> QEMU up -> agent ready ->
 # container exit -> torn down) next to a bare boot of the same QEMU command line, kernel and
 # initrd to its first userspace message, N rounds interleaved in one run; medians, QEMU's and
-# katana-ctl's max RSS, and our overhead over the bare boot (target: at most 15 %).
+# katana-ctl's max RSS, and our overhead over the bare boot (target: at most 15 %). A third
+# series runs the same with [factory] enable_template (QEMU starts from a saved VM).
 #
 #   bench/boot/run.sh [-n 5] [--json FILE]      (default FILE: bench/results/boot.json)
 #
@@ -47,7 +48,7 @@ fi
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 work=$(mktemp -d /tmp/katana-boot-bench.XXXXXX)
 qpid=""  # the bare boot's GNU time (QEMU is its child), while one runs
-trap 'rm -rf "$work"' EXIT
+trap 'rm -rf "$work" "${tpl:-}"' EXIT
 
 echo "boot bench: guest image from $agent" >&2
 "$ctl" image build --agent "$agent" --output-dir "$work/img" >"$work/image.log" 2>&1 ||
@@ -56,6 +57,13 @@ kernel_version=$(sed -n 's/^kernel: .*(\([0-9]* bytes\), \(.*\))$/\2/p' "$work/i
 sed -e "s|^kernel = .*|kernel = \"$work/img/vmlinux\"|" \
   -e "s|^initrd = .*|initrd = \"$work/img/katana-initrd.img\"|" \
   "$root/config/configuration.toml" >"$work/configuration.toml"
+
+# The same with [factory] enable_template: a VM template (on tmpfs) made in the warm-up, then
+# each run starts QEMU from it instead of booting.
+tpl=/run/katana-boot-bench-template-$$
+sed -e 's/^enable_template = .*/enable_template = true/' \
+  -e "s|^template_path = .*|template_path = \"$tpl\"|" "$work/configuration.toml" \
+  >"$work/configuration-tpl.toml"
 
 # The bare initrd: katana's initrd + busybox + /bare-init.
 mkdir -p "$work/overlay/bin"
@@ -152,13 +160,13 @@ agent_log_ns() {
   [[ -n $t ]] && date -d "$t" +%s%N || echo 0
 }
 
-katana_round() {  # prints: qemu_up agent_ready container_exit torn_down wall ctl_rss qemu_rss
-  #                         guest_modules guest_create_container guest_start_to_exit
-  local t0 t1 rc pid dir modules create run
+katana_round() {  # katana_round [CONFIG]; prints: qemu_up agent_ready container_exit torn_down
+  #   wall ctl_rss qemu_rss guest_modules guest_create_container guest_start_to_exit
+  local t0 t1 rc pid dir modules create run config=${1:-$work/configuration.toml}
   t0=$(now_ns)
   rc=0
   # --keep: the console log stays, for the guest side of the timeline (the agent's log).
-  "$ctl" vm run --timing --keep --config "$work/configuration.toml" --rootfs "$rootfs" -- \
+  "$ctl" vm run --timing --keep --config "$config" --rootfs "$rootfs" -- \
     /bin/true >"$work/vm.out" 2>"$work/vm.err" &
   pid=$!
   wait "$pid" || rc=$?
@@ -186,14 +194,18 @@ katana_round() {  # prints: qemu_up agent_ready container_exit torn_down wall ct
 echo "boot bench: warm-up, then $n rounds (bare boot, then katana), accel $accel" >&2
 bare_round >/dev/null
 katana_round >/dev/null
+katana_round "$work/configuration-tpl.toml" >/dev/null  # makes the template
 : >"$work/bare.txt"
 : >"$work/katana.txt"
+: >"$work/template.txt"
 for ((r = 1; r <= n; r++)); do
   b=$(bare_round)
   k=$(katana_round)
+  t=$(katana_round "$work/configuration-tpl.toml")
   echo "$b" >>"$work/bare.txt"
   echo "$k" >>"$work/katana.txt"
-  echo "round $r: bare (first userspace, qemu exit, rss) $b | katana (up, ready, exit, down, wall, ctl rss, qemu rss) $k" >&2
+  echo "$t" >>"$work/template.txt"
+  echo "round $r: bare (first userspace, qemu exit, rss) $b | katana (up, ready, exit, down, wall, ctl rss, qemu rss) $k | from template $t" >&2
 done
 
 # column FILE N -> {"median", "min", "max", "samples"} (sorted with sort: mawk has no asort)
@@ -214,6 +226,8 @@ pct() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", (a / b - 1) * 100 }'; }
 over_exit=$(pct "$k_exit" "$bare_first")
 over_wall=$(pct "$k_wall" "$bare_first")
 met=$(awk -v p="$over_exit" 'BEGIN { print (p <= 15 ? "true" : "false") }')
+t_exit=$(median "$work/template.txt" 3)
+over_tpl=$(pct "$t_exit" "$bare_first")
 
 mkdir -p "$(dirname "$json")"
 cat >"$json" <<EOF
@@ -246,7 +260,17 @@ cat >"$json" <<EOF
       "start_to_exit_ms": $(stats "$work/katana.txt" 10)
     }
   },
+  "katana_from_template": {
+    "what": "the same vm run with [factory] enable_template: QEMU starts from a saved VM (made once, in the warm-up) instead of booting; modules were loaded in the template",
+    "qemu_up_ms": $(stats "$work/template.txt" 1),
+    "agent_ready_ms": $(stats "$work/template.txt" 2),
+    "container_exit_ms": $(stats "$work/template.txt" 3),
+    "torn_down_ms": $(stats "$work/template.txt" 4),
+    "wall_ms": $(stats "$work/template.txt" 5),
+    "qemu_max_rss_kib": $(stats "$work/template.txt" 7)
+  },
   "overhead": {
+    "from_template_container_exit_vs_bare_first_userspace_pct": $over_tpl,
     "container_exit_vs_bare_first_userspace_pct": $over_exit,
     "wall_vs_bare_first_userspace_pct": $over_wall,
     "agent_ready_minus_bare_first_userspace_ms": $(awk -v a="$k_ready" -v b="$bare_first" 'BEGIN { print a - b }'),
@@ -266,8 +290,10 @@ printf '%-50s %8s\n' "bare boot: first userspace message" "$bare_first" \
   "guest: agent loads its modules" "$(median "$work/katana.txt" 8)" \
   "guest: CreateSandbox done -> CreateContainer done" "$(median "$work/katana.txt" 9)" \
   "guest: StartContainer done -> process exit" "$(median "$work/katana.txt" 10)" >&2
-printf 'overhead: container exit %s %%, wall %s %% over the bare boot (target <= 15 %%)\n' \
-  "$over_exit" "$over_wall" >&2
+printf '%-50s %8s\n' "from a template: agent ready" "$(median "$work/template.txt" 2)" \
+  "from a template: container exited" "$t_exit" >&2
+printf 'overhead: container exit %s %%, wall %s %% over the bare boot (target <= 15 %%); from a template %s %%\n' \
+  "$over_exit" "$over_wall" "$over_tpl" >&2
 printf 'max RSS KiB: QEMU bare %s, QEMU katana %s, katana-ctl %s\n' \
   "$(median "$work/bare.txt" 3)" "$(median "$work/katana.txt" 7)" "$(median "$work/katana.txt" 6)" >&2
 echo "wrote $json" >&2

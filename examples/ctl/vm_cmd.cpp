@@ -12,7 +12,9 @@
 #include <fstream>
 #include <memory>
 #include <string>
+#include <sys/random.h>
 #include <sys/resource.h>
+#include <thread>
 #include <unistd.h>
 
 #include <boost/asio/redirect_error.hpp>
@@ -23,6 +25,7 @@
 #include <katana/sandbox/host_cgroup.hpp>
 #include <katana/sandbox/sandbox.hpp>
 #include <katana/sandbox/virtio_fs.hpp>
+#include <katana/sandbox/vm_template.hpp>
 #include <katana/ttrpc/transport.hpp>
 
 // convert.hpp first: it #undefs glibc's major/minor before agent.pb.h.
@@ -79,6 +82,7 @@ task<result<int>> converse(kt::unix_socket sock,
                            katana::oci::spec spec,
                            katana::sharedfs::guest_mount share,
                            bool timing,
+                           bool from_template,
                            std::chrono::steady_clock::time_point t0) {
   grpc::agent_service_client<kt::unix_socket> agent{kt::unix_client(std::move(sock))};
   const auto opts = [](auto t) {
@@ -86,6 +90,27 @@ task<result<int>> converse(kt::unix_socket sock,
     o.timeout = t;
     return o;
   };
+  if (from_template) {
+    // A clone wakes up with the template's clock and entropy pool.
+    const auto now = std::chrono::system_clock::now().time_since_epoch();
+    grpc::SetGuestDateTimeRequest dt;
+    dt.set_sec(std::chrono::duration_cast<std::chrono::seconds>(now).count());
+    dt.set_usec(std::chrono::duration_cast<std::chrono::microseconds>(now).count() % 1000000);
+    auto r_time = co_await agent.set_guest_date_time(dt, opts(10s));
+    if (!r_time) {
+      co_return katana::unexpected<katana::error>(r_time.error().wrap("vm run: clone"));
+    }
+    std::string seed(64, '\0');
+    if (::getrandom(seed.data(), seed.size(), 0) != static_cast<ssize_t>(seed.size())) {
+      co_return katana::fail_errno("vm run: getrandom");
+    }
+    grpc::ReseedRandomDevRequest rs;
+    rs.set_data(seed);
+    auto r_seed = co_await agent.reseed_random_dev(rs, opts(10s));
+    if (!r_seed) {
+      co_return katana::unexpected<katana::error>(r_seed.error().wrap("vm run: clone"));
+    }
+  }
   grpc::CreateSandboxRequest cs;
   cs.set_sandbox_id(sid);
   cs.set_hostname("katana");
@@ -181,7 +206,8 @@ long peak_rss_kib(pid_t pid) {
 result<katana::config::hypervisor_config> load_hypervisor(
     const std::string& config_file,
     katana::config::agent_config* agent,
-    katana::config::runtime_config* runtime = nullptr) {
+    katana::config::runtime_config* runtime = nullptr,
+    katana::config::factory_config* factory = nullptr) {
   katana::config::load_options lo;
   if (!config_file.empty()) {
     lo.path = config_file;
@@ -194,6 +220,9 @@ result<katana::config::hypervisor_config> load_hypervisor(
   *agent = loaded.config.agent;
   if (runtime != nullptr) {
     *runtime = loaded.config.runtime;
+  }
+  if (factory != nullptr) {
+    *factory = loaded.config.factory;
   }
   return *h;
 }
@@ -225,6 +254,29 @@ result<int> cmdline(std::vector<std::string_view> args) {
   return 0;
 }
 
+/// Returns once katana-agent's "serving" line is in the VM's console log, or fails when QEMU
+/// ends or `limit` passes first. (Not a health check: a host connection made before the
+/// guest opened its port stalls, and the template's would be saved with it.)
+status wait_for_agent_log(katana::hypervisor::qemu::vm& vm, std::chrono::seconds limit = 120s) {
+  const auto end = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < end) {
+    std::ifstream in(vm.console_log());
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.find("\"msg\":\"serving\"") != std::string::npos) {
+        return {};
+      }
+    }
+    if (!vm.running()) {
+      return fail(errc::unavailable,
+                  str_cat("QEMU ended before the agent served; console: ",
+                          katana::hypervisor::child_process::read_tail(vm.console_log(), 500)));
+    }
+    std::this_thread::sleep_for(20ms);
+  }
+  return fail(errc::timeout, str_cat("the agent did not serve within ", limit.count(), " s"));
+}
+
 struct run_request {
   fs::path rootfs;
   std::vector<std::string> cmd;
@@ -240,6 +292,7 @@ struct run_request {
 template <class Sandbox>
 result<int> run_in(katana::hypervisor::vm_config vc, const run_request& rq) {
   const auto& [rootfs, cmd, sid, keep, timing, t0, cgroup_only] = rq;
+  const bool from_template = vc.template_role == katana::hypervisor::vm_template_role::clone;
   auto cg =
       KATANA_TRY(katana::sandbox::make_host_cgroup({.sandbox_cgroup_only = cgroup_only}), "vm run");
   Sandbox sb(std::move(vc), {}, {}, std::move(cg));
@@ -284,7 +337,7 @@ result<int> run_in(katana::hypervisor::vm_config vc, const run_request& rq) {
           co_return;
         }
         outcome = co_await converse(std::move(*sock), sid, cid, spec,
-                                    sb.shared_fs().guest_storage(), timing, t0);
+                                    sb.shared_fs().guest_storage(), timing, from_template, t0);
       },
       [&](std::exception_ptr e) {
         if (e && !outcome) {
@@ -371,13 +424,25 @@ katana::result<int> vm_command(std::vector<std::string_view> args) {
   vc.id = sid;
   vc.dir = fs::path("/run/katana/vm") / sid;
   katana::config::runtime_config runtime;
-  vc.hypervisor = KATANA_TRY(load_hypervisor(config_file, &vc.agent, &runtime));
+  katana::config::factory_config factory;
+  vc.hypervisor = KATANA_TRY(load_hypervisor(config_file, &vc.agent, &runtime, &factory));
   if (!shared_fs.empty()) {
     if (shared_fs != "virtio-9p" && shared_fs != "virtio-fs") {
       return fail(errc::invalid_argument,
                   str_cat("vm run: --shared-fs \"", shared_fs, "\" is not virtio-9p or virtio-fs"));
     }
     vc.hypervisor.shared_fs = shared_fs;
+  }
+  if (factory.enable_template) {
+    const auto made =
+        KATANA_TRY(katana::sandbox::ensure_template(vc, factory.template_path,
+                                                    [](auto& v) { return wait_for_agent_log(v); }),
+                   "vm run");
+    if (made) {
+      std::fprintf(stderr, "vm: made the VM template in %s (%.3f s)\n",
+                   factory.template_path.c_str(), since(t0));
+    }
+    vc = katana::sandbox::clone_of_template(std::move(vc), factory.template_path);
   }
   const run_request req{fs::absolute(rootfs),       cmd, sid, keep, timing, t0,
                         runtime.sandbox_cgroup_only};

@@ -10,7 +10,8 @@
 # not exist must fail after the boot and leave nothing behind either (QEMU is started, no agent
 # conversation).
 # Then a run over virtio-fs (virtiofsd) instead of 9p, with [runtime] sandbox_cgroup_only = true
-# so virtiofsd must be in the sandbox cgroup too. Exit 77 (skip) with the
+# so virtiofsd must be in the sandbox cgroup too. Then two runs with [factory] enable_template:
+# one makes the VM template, the next starts from it. Exit 77 (skip) with the
 # reason when root, QEMU, busybox or the kernel package are not available.
 #
 #   vm_run_test.sh KATANA_CTL STATIC_AGENT SOURCE_DIR WORK_DIR
@@ -26,7 +27,9 @@ rm -rf "$work"
 mkdir -p "$work/image" "$work/rootfs"/{bin,etc,proc,dev,sys,tmp}
 img=$work/image
 ctl_pid=
+tpl=/run/katana-vm-run-template-$$  # tmpfs: the template's memory file
 cleanup() {
+  rm -rf "$tpl"
   # Only what this test started: the katana-ctl below and its sandbox.
   if [[ -n $ctl_pid ]] && kill -0 "$ctl_pid" 2>/dev/null; then kill -KILL "$ctl_pid"; fi
   if [[ -n $ctl_pid && -d /run/katana/vm/vm-$ctl_pid ]]; then
@@ -198,6 +201,30 @@ if [[ -x /usr/lib/qemu/virtiofsd ]]; then
 else
   echo "virtio-fs case not run: no /usr/lib/qemu/virtiofsd (qemu-system-common)"
 fi
+
+# 5. VM templating ([factory] enable_template): the first run makes the template, the next
+#    starts from it (no kernel boot) and still runs the container with the shared rootfs.
+sed -e 's/^enable_template = .*/enable_template = true/' \
+  -e "s|^template_path = .*|template_path = \"$tpl\"|" "$work/configuration.toml" \
+  >"$work/configuration-tpl.toml"
+grep -q "^template_path = \"$tpl\"" "$work/configuration-tpl.toml" ||
+  fail "could not set template_path in the configuration"
+for round in make clone; do
+  "$ctl" vm run --timing --config "$work/configuration-tpl.toml" --rootfs "$work/rootfs" -- \
+    /bin/sh -c 'cat /marker; exit 5' >"$work/out5" 2>"$work/err5" &
+  ctl_pid=$!
+  wait "$ctl_pid"
+  rc=$?
+  echo "vm run from a template ($round): rc=$rc"
+  grep '^vm: ' "$work/err5" | sed 's/^/  /'
+  [[ $rc == 5 ]] || { fail "template ($round): exit code $rc, want 5"; cat "$work/err5"; }
+  grep -qx "$marker" "$work/out5" || { fail "template ($round): stdout:"; cat "$work/out5"; }
+  made=$(grep -c '^vm: made the VM template' "$work/err5")
+  [[ $round == make && $made == 1 || $round == clone && $made == 0 ]] ||
+    fail "template ($round): 'made the VM template' printed $made time(s)"
+  leftovers "$ctl_pid" "after a run from a template ($round)"
+done
+[[ -s $tpl/state && -e $tpl/memory ]] || fail "no template state or memory in $tpl"
 
 if ((failures)); then echo "$failures failure(s)"; exit 1; fi
 rm -rf "$work"

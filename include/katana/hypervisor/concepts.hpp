@@ -20,12 +20,19 @@
 namespace katana::inline v0::hypervisor {
 
 /// Everything a driver needs to prepare one VM.
+/// A VM that becomes a template (its memory and device state saved) or starts from one.
+enum class vm_template_role { none, make, clone };
+
 struct vm_config {
   std::string id;
   std::filesystem::path dir;         // the sandbox directory (sockets, console.log)
   std::filesystem::path shared_dir;  // shared with the guest (9p/virtio-fs); empty = dir/shared
   config::hypervisor_config hypervisor;
   config::agent_config agent;
+  /// VM templating ([factory]): the template's directory (memory, state), and whether this VM
+  /// becomes the template or is cloned from it.
+  std::filesystem::path template_dir;
+  vm_template_role template_role = vm_template_role::none;
 };
 
 /// A block device to hot-plug.

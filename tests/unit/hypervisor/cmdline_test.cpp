@@ -463,3 +463,48 @@ TEST_CASE("command lines that cannot work are refused", "[hypervisor][cmdline]")
   REQUIRE_FALSE(r);
   CHECK(r.error().code == errc::unsupported);
 }
+
+TEST_CASE("VM templating: the template shares its memory file, a clone maps it private",
+          "[hypervisor][cmdline][template]") {
+  const auto& x = arch::traits<arch::x86_64>::value;
+  const auto cfg = prepared(config::default_configuration_toml, host_of(x, 2, 24576));
+  auto p = params(qemu::accelerator::tcg);
+  p.template_memory = "/run/katana/vm/template/memory";
+  const auto has = [](const argv_t& a, std::string_view flag, std::string_view value) {
+    for (std::size_t i = 0; i + 1 < a.size(); ++i) {
+      if (a[i] == flag && a[i + 1] == value) {
+        return true;
+      }
+    }
+    return false;
+  };
+  const auto made = build(cfg, x, p);
+  CHECK(has(made, "-machine", "microvm,accel=tcg,x-option-roms=off,memory-backend=dimm1"));
+  CHECK(has(made, "-object",
+            "memory-backend-file,id=dimm1,size=2048M,mem-path=/run/katana/vm/template/memory,"
+            "share=on"));
+  CHECK(std::find(made.begin(), made.end(), "-incoming") == made.end());
+  p.template_clone = true;
+  const auto clone = build(cfg, x, p);
+  CHECK(has(clone, "-object",
+            "memory-backend-file,id=dimm1,size=2048M,mem-path=/run/katana/vm/template/memory,"
+            "share=off"));
+  CHECK(has(clone, "-incoming", "defer"));
+  // Apart from those, the clone's command line is the template's: the device state must fit.
+  argv_t a = made;
+  argv_t b = clone;
+  b.erase(std::find(b.begin(), b.end(), "-incoming"),
+          std::find(b.begin(), b.end(), "-incoming") + 2);
+  for (auto& s : b) {
+    if (s.ends_with("share=off")) {
+      s.replace(s.size() - 3, 3, "on");
+    }
+  }
+  CHECK(a == b);
+
+  auto h = *cfg.hypervisor();
+  h.shared_fs = "virtio-fs";
+  auto r = qemu::command_line(h, cfg.agent, x, p);
+  REQUIRE_FALSE(r);
+  CHECK(r.error().message().find("factory.enable_template") != std::string::npos);
+}

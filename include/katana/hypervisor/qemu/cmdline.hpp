@@ -49,6 +49,10 @@ struct sandbox_params {
   accelerator accel = accelerator::tcg;    // resolved: the probe has run
   std::uint32_t host_tsc_khz = 0;          // for tsc_early_khz under TCG (x86_64)
   std::uint64_t image_size_bytes = 0;      // an NVDIMM image's size (its memory backend size)
+  /// VM templating: the guest's memory is this file. The template maps it shared (its memory
+  /// ends up there); a clone maps it private and waits for the template's device state.
+  std::filesystem::path template_memory;
+  bool template_clone = false;
 
   /// The standard layout of a sandbox directory: qmp.sock, console.log, agent.sock, shared/,
   /// virtiofsd.sock.
@@ -173,7 +177,14 @@ inline result<std::vector<std::string>> command_line(const config::hypervisor_co
   }
 
   const std::uint64_t mem = h.default_memory;
-  const bool shared_memory = virtio_fs || h.enable_hugepages || !h.file_mem_backend.empty();
+  const bool templated = !p.template_memory.empty();
+  if (templated && (virtio_fs || h.enable_hugepages || !h.file_mem_backend.empty())) {
+    return refuse("factory.enable_template",
+                  "a VM template cannot be combined with virtio-fs, hugepages or "
+                  "file_mem_backend (they need the guest memory shared)");
+  }
+  const bool shared_memory =
+      templated || virtio_fs || h.enable_hugepages || !h.file_mem_backend.empty();
   const bool kvm = p.accel == accelerator::kvm;
 
   detail::argv_builder b(*m);
@@ -205,7 +216,11 @@ inline result<std::vector<std::string>> command_line(const config::hypervisor_co
   }
   if (shared_memory) {
     const std::string prealloc = h.enable_mem_prealloc ? ",prealloc=on" : "";
-    if (!h.file_mem_backend.empty()) {
+    if (templated) {
+      b.add("-object", str_cat("memory-backend-file,id=dimm1,size=", mem,
+                               "M,mem-path=", p.template_memory.native(),
+                               p.template_clone ? ",share=off" : ",share=on"));
+    } else if (!h.file_mem_backend.empty()) {
       b.add("-object", str_cat("memory-backend-file,id=dimm1,size=", mem,
                                "M,mem-path=", h.file_mem_backend, ",share=on", prealloc));
     } else {
@@ -214,6 +229,9 @@ inline result<std::vector<std::string>> command_line(const config::hypervisor_co
     }
   } else if (h.enable_mem_prealloc) {
     b.add("-mem-prealloc");
+  }
+  if (p.template_clone) {
+    b.add("-incoming", "defer");
   }
   if (!h.seccompsandbox.empty()) {
     b.add("-sandbox", h.seccompsandbox);

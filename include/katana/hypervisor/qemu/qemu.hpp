@@ -19,6 +19,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -120,6 +121,13 @@ class vm {
     params_.shared_dir = cfg_.shared_dir;
     params_.accel = accel_;
     params_.host_tsc_khz = host_tsc_khz();
+    if (cfg_.template_role != vm_template_role::none) {
+      if (cfg_.template_dir.empty()) {
+        return fail(errc::invalid_argument, "qemu: a VM template needs its directory");
+      }
+      params_.template_memory = cfg_.template_dir / "memory";
+      params_.template_clone = cfg_.template_role == vm_template_role::clone;
+    }
     argv_ = KATANA_TRY(command_line(h, cfg_.agent, arch::describe(arch::host_id), params_));
     return {};
   }
@@ -145,6 +153,11 @@ class vm {
       return died(std::move(q).error());
     }
     qmp_ = std::move(*q);
+    if (params_.template_clone) {
+      if (auto r = restore_template(); !r) {
+        return died(std::move(r).error());
+      }
+    }
     auto st = qmp_->status();
     if (!st) {
       return died(std::move(st).error());
@@ -153,6 +166,30 @@ class vm {
       return died(error(errc::unavailable, str_cat("qemu: VM status \"", *st, "\"")));
     }
     return {};
+  }
+
+  /// Makes this VM (started with template_role::make, its agent up) the template: pauses it,
+  /// saves its device state next to its memory (the memory file itself is skipped:
+  /// x-ignore-shared), and quits it.
+  status save_template() {
+    if (!qmp_ || cfg_.template_role != vm_template_role::make) {
+      return fail(errc::invalid_argument, "qemu: save_template: not a running template VM");
+    }
+    const auto state = cfg_.template_dir / "state";
+    const auto part = cfg_.template_dir / "state.part";
+    KATANA_TRY(qmp_->execute("stop").transform_error(with_context("qemu: template")));
+    KATANA_TRY(qmp_->execute("migrate-set-capabilities", ignore_shared_capability)
+                   .transform_error(with_context("qemu: template")));
+    KATANA_TRY(
+        qmp_->execute("migrate", str_cat("{\"uri\":", qmp::quote(exec_uri("cat > ", part)), "}"))
+            .transform_error(with_context("qemu: template")));
+    KATANA_TRY(wait_migration("qemu: template: save"));
+    std::error_code ec;
+    std::filesystem::rename(part, state, ec);
+    if (ec) {
+      return fail(ec, "qemu: template: rename " + part.native());
+    }
+    return stop();
   }
 
   /// QMP quit, then SIGTERM, then SIGKILL; removes the sockets and the stderr file.
@@ -234,6 +271,54 @@ class vm {
   [[nodiscard]] std::filesystem::path stderr_path() const { return cfg_.dir / "qemu.stderr"; }
 
  private:
+  static constexpr std::string_view ignore_shared_capability =
+      R"({"capabilities":[{"capability":"x-ignore-shared","state":true}]})";
+
+  /// exec:CMD'FILE' (QEMU runs it with /bin/sh -c).
+  static std::string exec_uri(std::string_view cmd, const std::filesystem::path& file) {
+    std::string quoted = "'";
+    for (const char c : file.native()) {
+      quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    }
+    return str_cat("exec:", cmd, quoted, "'");
+  }
+
+  /// Polls query-migrate until "completed" (30 s at most); "failed" is an error.
+  status wait_migration(std::string_view what) {
+    const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    for (;;) {
+      auto r = qmp_->execute("query-migrate");
+      if (!r) {
+        return unexpected<error>(std::move(r).error().wrap(std::string(what)));
+      }
+      const auto st = qmp::string_member(*r, "status");
+      if (st == "completed") {
+        return {};
+      }
+      if (st == "failed" || st == "cancelled") {
+        return fail(errc::unavailable,
+                    str_cat(what, ": migration ", st, " ", qmp::string_member(*r, "error-desc")));
+      }
+      if (std::chrono::steady_clock::now() >= end) {
+        return fail(errc::timeout, str_cat(what, ": migration still \"", st, "\" after 30 s"));
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  }
+
+  /// A clone: the template's device state in, then run.
+  status restore_template() {
+    const auto state = cfg_.template_dir / "state";
+    KATANA_TRY(qmp_->execute("migrate-set-capabilities", ignore_shared_capability)
+                   .transform_error(with_context("qemu: clone")));
+    KATANA_TRY(qmp_->execute("migrate-incoming",
+                             str_cat("{\"uri\":", qmp::quote(exec_uri("cat ", state)), "}"))
+                   .transform_error(with_context("qemu: clone")));
+    KATANA_TRY(wait_migration("qemu: clone from " + cfg_.template_dir.native()));
+    KATANA_TRY(qmp_->execute("cont").transform_error(with_context("qemu: clone")));
+    return {};
+  }
+
   /// A start that failed: QEMU's stderr in the error, QEMU gone, files removed.
   unexpected<error> died(error e) {
     (void)proc_.wait_for(std::chrono::milliseconds(200));

@@ -1,0 +1,157 @@
+// VM templating (Kata's [factory] enable_template): one VM boots to a serving agent, is paused
+// and saved (device state next to its memory file, on tmpfs); each sandbox then starts QEMU
+// from that state with the memory file mapped private (copy on write) instead of booting a
+// kernel. A fingerprint (the template VM's command line, the kernel's and initrd's size and
+// mtime) tells a template made from another configuration or image, which is remade.
+#pragma once
+
+#include <chrono>
+#include <fcntl.h>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <sstream>
+#include <string>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <thread>
+#include <vector>
+
+#include <katana/config.hpp>
+#include <katana/core/error.hpp>
+#include <katana/core/str_cat.hpp>
+#include <katana/core/try.hpp>
+#include <katana/core/unique_fd.hpp>
+#include <katana/hypervisor/concepts.hpp>
+#include <katana/hypervisor/qemu/qemu.hpp>
+
+namespace katana::inline v0::sandbox {
+
+namespace detail {
+inline std::string file_identity(const std::string& path) {
+  struct stat st {};
+  if (path.empty() || ::stat(path.c_str(), &st) != 0) {
+    return str_cat(path, " missing");
+  }
+  return str_cat(path, " ", st.st_size, " ", st.st_mtim.tv_sec, ".", st.st_mtim.tv_nsec);
+}
+
+inline std::string read_text(const std::filesystem::path& p) {
+  std::ifstream in(p);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+}  // namespace detail
+
+/// The template VM's configuration: `base` with the template's directory, id and role.
+inline hypervisor::vm_config template_vm_config(hypervisor::vm_config base,
+                                                const std::filesystem::path& dir) {
+  base.id = "template";
+  base.dir = dir;
+  base.shared_dir = dir / "shared";
+  base.template_dir = dir;
+  base.template_role = hypervisor::vm_template_role::make;
+  return base;
+}
+
+/// What a template is made from (see the header comment); the VM prepared, not started.
+inline result<std::string> template_fingerprint(const hypervisor::vm_config& tpl) {
+  hypervisor::qemu::vm v;
+  KATANA_TRY(v.prepare(tpl), "VM template");
+  std::string fp;
+  for (const auto& a : v.argv()) {
+    fp += a + "\n";
+  }
+  fp += detail::file_identity(tpl.hypervisor.kernel) + "\n";
+  fp += detail::file_identity(tpl.hypervisor.initrd) + "\n";
+  return fp;
+}
+
+/// Whether `dir` holds a complete template with this fingerprint.
+inline bool template_ready(const std::filesystem::path& dir, const std::string& fingerprint) {
+  std::error_code ec;
+  return std::filesystem::exists(dir / "state", ec) &&
+         std::filesystem::exists(dir / "memory", ec) &&
+         detail::read_text(dir / "fingerprint") == fingerprint;
+}
+
+/// Removes a template's files (kept: the directory itself).
+inline void remove_template(const std::filesystem::path& dir) {
+  std::error_code ec;
+  for (const char* f : {"state", "state.part", "memory", "fingerprint"}) {
+    std::filesystem::remove(dir / f, ec);
+  }
+  std::filesystem::remove_all(dir / "shared", ec);
+}
+
+/// Makes the template in `dir` for `base` unless a matching one is there; true when it made
+/// one. `agent_ready(vm)` returns once the template VM's agent serves, without talking to it:
+/// a connection made now would be part of the saved state. Concurrent callers wait on dir/lock
+/// (up to `lock_timeout`).
+inline result<bool> ensure_template(
+    const hypervisor::vm_config& base,
+    const std::filesystem::path& dir,
+    const std::function<status(hypervisor::qemu::vm& vm)>& agent_ready,
+    std::chrono::seconds lock_timeout = std::chrono::seconds(120)) {
+  const auto tpl = template_vm_config(base, dir);
+  const std::string fp = KATANA_TRY(template_fingerprint(tpl));
+  if (template_ready(dir, fp)) {
+    return false;
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) {
+    return fail(ec, "VM template: create " + dir.native());
+  }
+  const auto lock_path = dir / "lock";
+  unique_fd lock(::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
+  if (!lock) {
+    return fail_errno("VM template: open " + lock_path.native());
+  }
+  const auto end = std::chrono::steady_clock::now() + lock_timeout;
+  while (::flock(lock.get(), LOCK_EX | LOCK_NB) != 0) {
+    if (errno != EWOULDBLOCK) {
+      return fail_errno("VM template: flock " + lock_path.native());
+    }
+    if (std::chrono::steady_clock::now() >= end) {
+      return fail(errc::timeout, str_cat("VM template: ", lock_path.native(), " still held after ",
+                                         lock_timeout.count(), " s"));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  if (template_ready(dir, fp)) {  // made by whoever held the lock
+    return false;
+  }
+  remove_template(dir);
+  hypervisor::qemu::vm v;
+  const auto failed = [&](error e) {
+    (void)v.kill();
+    remove_template(dir);
+    return unexpected<error>(std::move(e).wrap("VM template"));
+  };
+  if (auto r = v.prepare(tpl); !r) {
+    return failed(std::move(r).error());
+  }
+  if (auto r = v.start(); !r) {
+    return failed(std::move(r).error());
+  }
+  if (auto r = agent_ready(v); !r) {
+    return failed(std::move(r).error());
+  }
+  if (auto r = v.save_template(); !r) {
+    return failed(std::move(r).error());
+  }
+  std::ofstream(dir / "fingerprint", std::ios::trunc) << fp;
+  return true;
+}
+
+/// A sandbox's VM configuration that starts from the template in `dir`.
+inline hypervisor::vm_config clone_of_template(hypervisor::vm_config cfg,
+                                               const std::filesystem::path& dir) {
+  cfg.template_dir = dir;
+  cfg.template_role = hypervisor::vm_template_role::clone;
+  return cfg;
+}
+
+}  // namespace katana::inline v0::sandbox
