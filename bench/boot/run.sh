@@ -175,7 +175,9 @@ katana_round() {  # katana_round [CONFIG]; prints: qemu_up agent_ready container
   [[ $rc == 0 ]] || { echo "vm run failed ($rc)" >&2; cat "$work/vm.err" >&2; rm -rf "$dir"; exit 1; }
   cp "$dir/console.log" "$work/vm-console.log"
   rm -rf "$dir"
-  modules=$(grep -o '"msg":"modules loaded".*"ms":[0-9]*' "$work/vm-console.log" | sed 's/.*"ms"://')
+  # (none from a template: its modules were loaded before it was saved)
+  modules=$(grep -o '"msg":"modules loaded".*"ms":[0-9]*' "$work/vm-console.log" |
+    sed 's/.*"ms"://' || true)
   create=$(ms "$(agent_log_ns "$work/vm-console.log" "sandbox created")" \
     "$(agent_log_ns "$work/vm-console.log" "container created")")
   run=$(ms "$(agent_log_ns "$work/vm-console.log" "container started")" \
