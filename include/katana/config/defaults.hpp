@@ -163,6 +163,10 @@ create_container_timeout = 60
 dan_conf = "/run/katana/dans"
 
 [factory]
+# VM templating: the first sandbox boots a template VM to a serving agent and saves it in
+# template_path (keep it on tmpfs); later sandboxes start from it instead of booting, the guest
+# memory copy on write. Remade when the QEMU command line, kernel or initrd change. Not with
+# virtio-fs, enable_hugepages or file_mem_backend.
 enable_template = false
 template_path = "/run/katana/vm/template"
 vm_cache_number = 0
