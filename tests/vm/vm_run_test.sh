@@ -96,6 +96,17 @@ in_sandbox_cgroup() {
       awk -F: '{ printf "%s ", ($2 == "" ? "cgroup2" : $2) }')"
   fi
 }
+# finished WHAT OUT ERR WANT: waits for $ctl_pid, shows its "vm:" lines, checks its exit code
+# (WANT) and that the container printed the marker.
+finished() {
+  local what=$1 out=$2 err=$3 want=$4 rc
+  wait "$ctl_pid"
+  rc=$?
+  echo "$what: rc=$rc"
+  grep '^vm: ' "$err" | sed 's/^/  /'
+  [[ $rc == "$want" ]] || { fail "$what: exit code $rc, want $want"; cat "$err"; }
+  grep -qx "$marker" "$out" || { fail "$what: stdout:"; cat "$out"; }
+}
 # wait_for FILE REGEX: up to 120 s for a line of FILE to match (the boot takes seconds).
 wait_for() {
   local i
@@ -186,12 +197,7 @@ if [[ -x /usr/lib/qemu/virtiofsd ]]; then
   else
     fail "virtio-fs: the container did not print to stderr"
   fi
-  wait "$ctl_pid"
-  rc=$?
-  echo "vm run --shared-fs virtio-fs: rc=$rc"
-  grep '^vm: ' "$work/err3" | sed 's/^/  /'
-  [[ $rc == 3 ]] || { fail "virtio-fs: exit code $rc, want 3"; cat "$work/err3"; }
-  grep -qx "$marker" "$work/out3" || { fail "virtio-fs: stdout:"; cat "$work/out3"; }
+  finished "vm run --shared-fs virtio-fs" "$work/out3" "$work/err3" 3
   [[ $(cat "$work/rootfs/written" 2>/dev/null) == from-guest ]] ||
     fail "virtio-fs: the container's write did not reach the host's rootfs"
   if pgrep -f -- "virtiofsd.*vm-$ctl_pid/" >/dev/null; then
@@ -213,12 +219,7 @@ for round in make clone; do
   "$ctl" vm run --timing --config "$work/configuration-tpl.toml" --rootfs "$work/rootfs" -- \
     /bin/sh -c 'cat /marker; exit 5' >"$work/out5" 2>"$work/err5" &
   ctl_pid=$!
-  wait "$ctl_pid"
-  rc=$?
-  echo "vm run from a template ($round): rc=$rc"
-  grep '^vm: ' "$work/err5" | sed 's/^/  /'
-  [[ $rc == 5 ]] || { fail "template ($round): exit code $rc, want 5"; cat "$work/err5"; }
-  grep -qx "$marker" "$work/out5" || { fail "template ($round): stdout:"; cat "$work/out5"; }
+  finished "vm run from a template ($round)" "$work/out5" "$work/err5" 5
   made=$(grep -c '^vm: made the VM template' "$work/err5")
   [[ $round == make && $made == 1 || $round == clone && $made == 0 ]] ||
     fail "template ($round): 'made the VM template' printed $made time(s)"

@@ -489,7 +489,7 @@ inline result<resolved> lookup(const std::filesystem::path& root,
                                walk_mode mode,
                                mode_t mkdir_mode = 0755,
                                bool allow_openat2 = true) {
-  KATANA_TRY(check_unsafe(unsafe.native()));
+  KATANA_TRY(check_unsafe(unsafe.native()));  // before the root is opened
   const root_dir rd = KATANA_TRY(open_root(root));
   return lookup_in(rd, unsafe, mode, mkdir_mode, allow_openat2);
 }
