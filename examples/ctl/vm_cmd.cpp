@@ -411,7 +411,8 @@ katana::result<int> vm_command(std::vector<std::string_view> args) {
   const auto t0 = std::chrono::steady_clock::now();
   // What a killed katana-ctl left behind (directory, mounts, cgroup) goes first.
   const auto stale = katana::sandbox::reap_stale("/run/katana/vm", [](const std::string& id) {
-    return katana::sandbox::remove_stale_host_cgroup(id);
+    // QEMU died with its katana-ctl, but may still be on its way out: wait longer.
+    return katana::sandbox::remove_stale_host_cgroup(id, {.kill_timeout = 10s});
   });
   for (const auto& id : stale.ids) {
     std::fprintf(stderr, "vm: removed the stale sandbox %s\n", id.c_str());
