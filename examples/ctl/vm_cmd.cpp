@@ -46,6 +46,10 @@ const std::string_view vm_usage = R"(
                                         pid) and the max RSS of QEMU and katana-ctl)
   vm cmdline --dir DIR [--config F]     print the QEMU command line of a sandbox in DIR, one
                                         argument per line (nothing is started)
+  vm template init|status|destroy [--config F]
+                                        the [factory] VM template (kata-runtime factory):
+                                        make it now, say whether it is ready (exit 0) or
+                                        missing or stale (exit 1), or remove it
 )";
 
 namespace {
@@ -376,9 +380,68 @@ result<int> run_in(katana::hypervisor::vm_config vc, const run_request& rq) {
 
 }  // namespace
 
+namespace {
+
+/// vm template init|status|destroy [--config F].
+result<int> template_command(std::vector<std::string_view> args) {
+  const std::string_view verb = args.empty() ? std::string_view() : args.front();
+  if (verb != "init" && verb != "status" && verb != "destroy") {
+    return fail(errc::invalid_argument, "usage: katana-ctl vm template init|status|destroy");
+  }
+  std::string config_file;
+  for (std::size_t i = 1; i < args.size(); ++i) {
+    if (args[i] == "--config" && i + 1 < args.size()) {
+      config_file = std::string(args[++i]);
+    } else {
+      return fail(errc::invalid_argument,
+                  str_cat("vm template: unexpected argument \"", args[i], "\""));
+    }
+  }
+  katana::hypervisor::vm_config vc;
+  katana::config::factory_config factory;
+  vc.hypervisor = KATANA_TRY(load_hypervisor(config_file, &vc.agent, nullptr, &factory));
+  const fs::path dir = factory.template_path;
+  if (verb == "destroy") {
+    katana::sandbox::remove_template(dir);
+    std::error_code ec;
+    for (const char* f : {"lock", "console.log"}) {
+      fs::remove(dir / f, ec);
+    }
+    fs::remove(dir, ec);  // only when nothing else is in it
+    std::printf("template: %s removed\n", dir.c_str());
+    return 0;
+  }
+  if (!factory.enable_template) {
+    std::printf("template: off ([factory] enable_template = false)\n");
+    return verb == "status" ? 1 : 2;
+  }
+  if (verb == "init") {
+    const bool made = KATANA_TRY(
+        katana::sandbox::ensure_template(vc, dir, [](auto& v) { return wait_for_agent_log(v); }));
+    std::printf("template: %s %s\n", dir.c_str(), made ? "made" : "ready (up to date)");
+    return 0;
+  }
+  const auto fp = KATANA_TRY(
+      katana::sandbox::template_fingerprint(katana::sandbox::template_vm_config(vc, dir)));
+  if (katana::sandbox::template_ready(dir, fp)) {
+    std::printf("template: %s ready\n", dir.c_str());
+    return 0;
+  }
+  std::error_code ec;
+  std::printf("template: %s %s\n", dir.c_str(),
+              fs::exists(dir / "state", ec) ? "stale (made from another configuration or image)"
+                                            : "missing");
+  return 1;
+}
+
+}  // namespace
+
 katana::result<int> vm_command(std::vector<std::string_view> args) {
   if (!args.empty() && args.front() == "cmdline") {
     return cmdline({args.begin() + 1, args.end()});
+  }
+  if (!args.empty() && args.front() == "template") {
+    return template_command({args.begin() + 1, args.end()});
   }
   if (args.empty() || args.front() != "run") {
     return fail(errc::invalid_argument, "usage: katana-ctl vm run --rootfs DIR -- CMD ARGS");

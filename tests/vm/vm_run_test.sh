@@ -11,7 +11,7 @@
 # conversation).
 # Then a run over virtio-fs (virtiofsd) instead of 9p, with [runtime] sandbox_cgroup_only = true
 # so virtiofsd must be in the sandbox cgroup too. Then two runs with [factory] enable_template:
-# one makes the VM template, the next starts from it. Exit 77 (skip) with the
+# one makes the VM template, the next starts from it; `vm template status|destroy` see it. Exit 77 (skip) with the
 # reason when root, QEMU, busybox or the kernel package are not available.
 #
 #   vm_run_test.sh KATANA_CTL STATIC_AGENT SOURCE_DIR WORK_DIR
@@ -226,6 +226,12 @@ for round in make clone; do
   leftovers "$ctl_pid" "after a run from a template ($round)"
 done
 [[ -s $tpl/state && -e $tpl/memory ]] || fail "no template state or memory in $tpl"
+"$ctl" vm template status --config "$work/configuration-tpl.toml" | grep -q ' ready$' ||
+  fail "vm template status: not ready after a run made it"
+"$ctl" vm template destroy --config "$work/configuration-tpl.toml" >/dev/null
+[[ ! -e $tpl ]] || fail "vm template destroy left $tpl: $(ls "$tpl")"
+"$ctl" vm template status --config "$work/configuration-tpl.toml" >"$work/tpl-status" &&
+  fail "vm template status: exit 0 after destroy: $(cat "$work/tpl-status")"
 
 if ((failures)); then echo "$failures failure(s)"; exit 1; fi
 rm -rf "$work"
