@@ -415,6 +415,7 @@ result<int> template_command(std::vector<std::string_view> args) {
     std::printf("template: off ([factory] enable_template = false)\n");
     return verb == "status" ? 1 : 2;
   }
+  KATANA_TRY(katana::sandbox::pin_accelerator(vc));
   if (verb == "init") {
     const bool made = KATANA_TRY(
         katana::sandbox::ensure_template(vc, dir, [](auto& v) { return wait_for_agent_log(v); }));
@@ -498,6 +499,7 @@ katana::result<int> vm_command(std::vector<std::string_view> args) {
     vc.hypervisor.shared_fs = shared_fs;
   }
   if (factory.enable_template) {
+    KATANA_TRY(katana::sandbox::pin_accelerator(vc));
     const auto made =
         KATANA_TRY(katana::sandbox::ensure_template(vc, factory.template_path,
                                                     [](auto& v) { return wait_for_agent_log(v); }),

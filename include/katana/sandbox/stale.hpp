@@ -37,9 +37,11 @@ class owner_lock {
  public:
   owner_lock() = default;
 
-  /// Takes the lock without waiting (EWOULDBLOCK: another process holds it).
-  static result<owner_lock> acquire(const std::filesystem::path& dir) {
-    const auto path = dir / owner_lock_name;
+  /// Takes the lock without waiting (EWOULDBLOCK: another process holds it). `name`: the lock
+  /// file in `dir` (other lock files are not taken for sandboxes by reap_stale).
+  static result<owner_lock> acquire(const std::filesystem::path& dir,
+                                    std::string_view name = owner_lock_name) {
+    const auto path = dir / name;
     unique_fd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
     if (!fd) {
       return fail_errno("open " + path.native());

@@ -6,13 +6,11 @@
 #pragma once
 
 #include <chrono>
-#include <fcntl.h>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <sstream>
 #include <string>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <thread>
 #include <vector>
@@ -21,9 +19,9 @@
 #include <katana/core/error.hpp>
 #include <katana/core/str_cat.hpp>
 #include <katana/core/try.hpp>
-#include <katana/core/unique_fd.hpp>
 #include <katana/hypervisor/concepts.hpp>
 #include <katana/hypervisor/qemu/qemu.hpp>
+#include <katana/sandbox/stale.hpp>
 
 namespace katana::inline v0::sandbox {
 
@@ -53,6 +51,15 @@ inline hypervisor::vm_config template_vm_config(hypervisor::vm_config base,
   base.template_dir = dir;
   base.template_role = hypervisor::vm_template_role::make;
   return base;
+}
+
+/// Resolves the accelerator once and writes it into the configuration, so that the template's
+/// fingerprint and the clone's launch do not each run the KVM probe (up to
+/// kvm_probe_timeout_ms where KVM hangs).
+inline status pin_accelerator(hypervisor::vm_config& cfg) {
+  const auto a = KATANA_TRY(hypervisor::qemu::resolve_accelerator(cfg.hypervisor), "VM template");
+  cfg.hypervisor.accelerator = std::string(hypervisor::qemu::to_string(a));
+  return {};
 }
 
 /// What a template is made from (see the header comment); the VM prepared, not started.
@@ -104,21 +111,19 @@ inline result<bool> ensure_template(
   if (ec) {
     return fail(ec, "VM template: create " + dir.native());
   }
-  const auto lock_path = dir / "lock";
-  unique_fd lock(::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
-  if (!lock) {
-    return fail_errno("VM template: open " + lock_path.native());
-  }
+  // Not owner.lock: the default template_path is among the sandboxes reap_stale looks at.
   const auto end = std::chrono::steady_clock::now() + lock_timeout;
-  while (::flock(lock.get(), LOCK_EX | LOCK_NB) != 0) {
-    if (errno != EWOULDBLOCK) {
-      return fail_errno("VM template: flock " + lock_path.native());
+  auto lock = owner_lock::acquire(dir, "lock");
+  while (!lock) {
+    if (lock.error().code != std::errc::operation_would_block) {
+      return unexpected<error>(std::move(lock).error().wrap("VM template"));
     }
     if (std::chrono::steady_clock::now() >= end) {
-      return fail(errc::timeout, str_cat("VM template: ", lock_path.native(), " still held after ",
-                                         lock_timeout.count(), " s"));
+      return fail(errc::timeout, str_cat("VM template: ", (dir / "lock").native(),
+                                         " still held after ", lock_timeout.count(), " s"));
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    lock = owner_lock::acquire(dir, "lock");
   }
   if (template_ready(dir, fp)) {  // made by whoever held the lock
     return false;
