@@ -195,7 +195,7 @@ class basic_container {
   [[nodiscard]] const container_state& state() const noexcept { return state_; }
   [[nodiscard]] const std::filesystem::path& state_dir() const noexcept { return dir_; }
   [[nodiscard]] runtime_status status(bool frozen = false) const {
-    return current_status(state_, dir_, frozen);
+    return current_status(state_, dir_, frozen, process_.pidfd.get());
   }
 
   /// Releases a created init: opens the exec FIFO, removes it, runs the poststart hooks.
@@ -422,7 +422,9 @@ class basic_container {
     c.process_ = KATANA_TRY(launch(*prepared, sys, cb));
     s.pid = c.process_.pid;
     auto kill_init = scope_exit([&] { detail::kill_and_reap(s.pid); });
-    s.process_start_time = KATANA_TRY(read_proc_stat(s.pid)).start_time;
+    if (opt.save_state) {  // for another process's pid-reuse check; this one has the pidfd
+      s.process_start_time = KATANA_TRY(read_proc_stat(s.pid)).start_time;
+    }
     s.created = rfc3339_now();
     if (opt.save_state) {
       KATANA_TRY(save_container_state(opt.state_dir, s));

@@ -93,7 +93,7 @@ TEST_CASE("x86_64 microvm: the installed defaults under TCG", "[hypervisor][cmdl
                "i8042.dumbkbd=1 i8042.nopnp=1 i8042.noaux=1 noreplace-smp reboot=k "
                "cryptomgr.notests net.ifnames=0 pci=lastbus=0 console=ttyS0 quiet panic=1 "
                "tsc_early_khz=2596138 agent.server_addr=serial://agent.channel.0 "
-               "cgroup_no_v1=all systemd.unified_cgroup_hierarchy=1",
+               "cgroup_no_v1=all systemd.unified_cgroup_hierarchy=1 init_on_alloc=0",
                "-chardev",
                "file,id=console0,path=/run/katana/sb1/console.log",
                "-serial",

@@ -1,4 +1,5 @@
 // The shared-fs policies' pure parts: virtiofsd's command line from the configuration.
+#include <katana/sandbox/sandbox.hpp>
 #include <katana/sandbox/virtio_fs.hpp>
 
 #include "catch.hpp"
@@ -42,6 +43,23 @@ TEST_CASE("virtio-fs: the guest mounts the share as virtiofs by its tag", "[shar
   CHECK(m.fstype == "virtiofs");
   CHECK(m.source == katana::hypervisor::qemu::shared_fs_tag);
   CHECK(m.mount_point == sfs::guest_shared_path);
+}
+
+TEST_CASE("virtio-9p: Kata's mount options, msize from the configuration", "[sharedfs]") {
+  sfs::virtio_9p fs;
+  katana::hypervisor::vm_config vc;
+  vc.dir = std::filesystem::temp_directory_path() / "katana-9p-test";
+  vc.hypervisor.msize_9p = 65536;
+  REQUIRE(fs.setup_before_boot(vc));
+  const auto m = fs.guest_storage();
+  CHECK(m.driver == "9p");
+  CHECK(m.fstype == "9p");
+  CHECK(m.source == katana::hypervisor::qemu::shared_fs_tag);
+  CHECK(m.mount_point == sfs::guest_shared_path);
+  // cache=mmap, not none: without a cache mode the guest kernel turns readahead off.
+  CHECK(m.options ==
+        std::vector<std::string>{"trans=virtio", "version=9p2000.L", "msize=65536", "cache=mmap"});
+  std::filesystem::remove_all(vc.dir);
 }
 
 TEST_CASE("virtio-fs: a daemon that cannot start is an error naming it, nothing is left",
