@@ -7,9 +7,11 @@
 #include <concepts>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <sys/types.h>
 #include <type_traits>
 
 #include <katana/config.hpp>
@@ -33,6 +35,11 @@ struct vm_config {
   /// becomes the template or is cloned from it.
   std::filesystem::path template_dir;
   vm_template_role template_role = vm_template_role::none;
+  /// Called with the pid of the VMM (QEMU) and of the shared-fs daemon (virtiofsd) after fork,
+  /// before they exec (child_process::exec_hook): the sandbox places them in its cgroup there.
+  /// Used during start() only.
+  std::function<status(pid_t)> place_vmm;
+  std::function<status(pid_t)> place_shared_fs_daemon;
 };
 
 /// A block device to hot-plug.

@@ -1,6 +1,8 @@
 // A child process of the hypervisor policies (QEMU, virtiofsd): spawned from an argv with its
 // standard error in a file (read back into errors when it dies), killed with the parent
-// (PR_SET_PDEATHSIG), stopped with SIGTERM then SIGKILL after a timeout, always reaped.
+// (PR_SET_PDEATHSIG), stopped with SIGTERM then SIGKILL after a timeout, always reaped. A
+// `before_exec` hook sees the child's pid while it waits before exec (the sandbox puts it in
+// its cgroup there, so nothing the child runs is charged elsewhere).
 #pragma once
 
 #include <cerrno>
@@ -9,10 +11,12 @@
 #include <fcntl.h>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <optional>
 #include <sstream>
 #include <string>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
@@ -56,9 +60,14 @@ class child_process {
   }
   ~child_process() { kill(); }
 
-  /// fork + execv(argv[0]); stdin and stdout go to /dev/null, stderr to `stderr_file`.
+  /// Runs in the parent with the child's pid, before the child execs; an error kills the child.
+  using exec_hook = std::function<status(pid_t)>;
+
+  /// fork + execv(argv[0]); stdin and stdout go to /dev/null, stderr to `stderr_file`. With
+  /// `before_exec`, the child waits for it to succeed before it execs.
   static result<child_process> spawn(const std::vector<std::string>& argv,
-                                     const std::filesystem::path& stderr_file) {
+                                     const std::filesystem::path& stderr_file,
+                                     const exec_hook& before_exec = {}) {
     if (argv.empty()) {
       return fail(errc::invalid_argument, "spawn: empty argv");
     }
@@ -73,12 +82,23 @@ class child_process {
       return fail_errno(str_cat("spawn: open ", stderr_file.native()));
     }
     const int null = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+    int gate[2] = {-1, -1};
+    // A socket, not a pipe: send(MSG_NOSIGNAL) to a child that died is EPIPE, not SIGPIPE.
+    if (before_exec && ::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, gate) != 0) {
+      const int e = errno;
+      ::close(err);
+      ::close(null);
+      return fail_errno("spawn: socketpair", e);
+    }
     const pid_t parent = ::getpid();
     const pid_t pid = ::fork();
     if (pid < 0) {
       const int e = errno;
-      ::close(err);
-      ::close(null);
+      for (const int fd : {err, null, gate[0], gate[1]}) {
+        if (fd >= 0) {
+          ::close(fd);
+        }
+      }
       return fail_errno("spawn: fork", e);
     }
     if (pid == 0) {
@@ -91,6 +111,17 @@ class child_process {
       ::dup2(null, 1);
       ::dup2(err, 2);
       ::setpgid(0, 0);
+      if (gate[0] >= 0) {
+        // One byte: go. EOF: the hook failed (or the parent died).
+        ::close(gate[1]);
+        char go = 0;
+        ssize_t n = 0;
+        while ((n = ::read(gate[0], &go, 1)) < 0 && errno == EINTR) {
+        }
+        if (n != 1) {
+          ::_exit(127);
+        }
+      }
       ::execv(args[0], args.data());
       static constexpr char msg[] = "exec failed\n";
       (void)!::write(2, msg, sizeof msg - 1);
@@ -101,6 +132,18 @@ class child_process {
     child_process c;
     c.pid_ = pid;
     c.stderr_path_ = stderr_file;
+    if (before_exec) {
+      ::close(gate[0]);
+      auto r = before_exec(pid);
+      if (r && ::send(gate[1], "1", 1, MSG_NOSIGNAL) != 1) {
+        r = fail_errno(str_cat("spawn: release pid ", pid));
+      }
+      ::close(gate[1]);
+      if (!r) {
+        c.kill();
+        return unexpected<error>(std::move(r).error().wrap(str_cat("spawn ", argv[0])));
+      }
+    }
     return c;
   }
 

@@ -1,7 +1,7 @@
 // sandbox::host_cgroup<Manager>: the host-side sandbox cgroup, as Kata's sandbox cgroup
 // (`kata_<sandbox id>` under the hierarchy root, cgroupfs style). basic_sandbox creates it
-// before the VM starts, moves QEMU (and, with [runtime] sandbox_cgroup_only, the shared-fs
-// daemon virtiofsd) into it right after they are spawned, and on stop remove() kills whatever
+// before the VM starts, places QEMU (and, with [runtime] sandbox_cgroup_only, the shared-fs
+// daemon virtiofsd) in it between their fork and exec, and on stop remove() kills whatever
 // is still in it and removes the directory in every hierarchy the manager drives.
 //
 // sandbox_cgroup_only = false (Kata's default) keeps virtiofsd out of the sandbox cgroup: Kata

@@ -26,6 +26,7 @@
 #include <katana/cgroup/noop.hpp>
 #include <katana/config.hpp>
 #include <katana/core/error.hpp>
+#include <katana/core/scope_exit.hpp>
 #include <katana/core/str_cat.hpp>
 #include <katana/core/try.hpp>
 #include <katana/hypervisor/concepts.hpp>
@@ -150,7 +151,8 @@ inline std::string cgroup_path(std::string_view sandbox_id) {
 
 // clang-format off
 /// A host-side sandbox cgroup policy: create() before the VM starts, add_task() for QEMU (and
-/// the shared-fs daemon when owns_shared_fs_daemon() says so, if the policy has it), remove()
+/// the shared-fs daemon when owns_shared_fs_daemon() says so, if the policy has it) between
+/// their fork and exec, remove()
 /// on stop kills what is left and removes the cgroup, idempotently. cgroup::noop satisfies it
 /// (no cgroup); sandbox::host_cgroup (host_cgroup.hpp) is the real one.
 template <class C>
@@ -179,8 +181,9 @@ class basic_sandbox {
   basic_sandbox& operator=(const basic_sandbox&) = delete;
   ~basic_sandbox() { (void)stop(); }
 
-  /// Creates the sandbox directory and cgroup, sets up the share and boots the VM; QEMU and
-  /// (if the policy owns it) the shared-fs daemon join the sandbox cgroup once spawned.
+  /// Creates the sandbox directory and cgroup, sets up the share and boots the VM. QEMU and
+  /// (if the policy owns it) the shared-fs daemon enter the sandbox cgroup between fork and
+  /// exec, so none of their work is charged outside it.
   status start() {
     std::error_code ec;
     std::filesystem::create_directories(cfg_.dir, ec);
@@ -190,19 +193,23 @@ class basic_sandbox {
     owner_ = KATANA_TRY(owner_lock::acquire(cfg_.dir), "sandbox");
     started_ = true;
     KATANA_TRY(cg_.create({.path = cgroup_path(cfg_.id), .resources = {}}));
-    KATANA_TRY(fs_.setup_before_boot(cfg_));
-    if constexpr (
-        requires { cg_.owns_shared_fs_daemon(); } && requires { fs_.daemon_pid(); }) {
-      if (cg_.owns_shared_fs_daemon() && fs_.daemon_pid() > 0) {
-        KATANA_TRY(cg_.add_task(fs_.daemon_pid()));
+    const auto place = [this](pid_t pid) {
+      return cg_.add_task(pid);
+    };
+    cfg_.place_vmm = place;
+    if constexpr (requires { cg_.owns_shared_fs_daemon(); }) {
+      if (cg_.owns_shared_fs_daemon()) {
+        cfg_.place_shared_fs_daemon = place;
       }
     }
+    // Only start() calls them; a moved sandbox must not keep a hook to its old self.
+    const scope_exit forget([this] {
+      cfg_.place_vmm = nullptr;
+      cfg_.place_shared_fs_daemon = nullptr;
+    });
+    KATANA_TRY(fs_.setup_before_boot(cfg_));
     KATANA_TRY(hv_.prepare(cfg_));
-    KATANA_TRY(hv_.start());
-    if constexpr (requires { hv_.pid(); }) {
-      KATANA_TRY(cg_.add_task(hv_.pid()));
-    }
-    return {};
+    return hv_.start();
   }
 
   result<std::string> share_rootfs(std::string_view container_id,

@@ -81,7 +81,8 @@ class virtio_fs {
     socket_ = hypervisor::qemu::sandbox_params::in_dir(vc.id, vc.dir).virtiofsd_socket;
     std::filesystem::remove(socket_, ec);
     const auto argv = KATANA_TRY(virtiofsd_argv(vc.hypervisor, socket_, dir_));
-    daemon_ = KATANA_TRY(hypervisor::child_process::spawn(argv, vc.dir / "virtiofsd.stderr"),
+    daemon_ = KATANA_TRY(hypervisor::child_process::spawn(argv, vc.dir / "virtiofsd.stderr",
+                                                          vc.place_shared_fs_daemon),
                          "virtio-fs: start " + argv[0]);
     const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(5);
     for (;;) {

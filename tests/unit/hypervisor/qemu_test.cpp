@@ -1,7 +1,9 @@
 // The QEMU policy against the real QEMU (skipped with a warning when it is not installed): the
 // bounded KVM probe, QMP on a paused VM (status, virtio-blk hot-plug, quit), QEMU's stderr in
 // the error of a failed start, and nothing left behind.
+#include <cerrno>
 #include <chrono>
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -94,6 +96,40 @@ TEST_CASE("QMP: status, virtio-blk hot-plug and quit on a paused q35 VM", "[qemu
   CHECK(bad.error().context.find("no-such-device") != std::string::npos);
   REQUIRE((*qmp)->quit());
   CHECK(proc->wait_for(5s).has_value());
+}
+
+TEST_CASE("spawn: the before_exec hook sees the child before it execs", "[qemu][spawn]") {
+  temp_dir dir;
+  std::string seen_exe;
+  auto proc = hv::child_process::spawn(
+      {"/bin/sh", "-c", "exit 3"}, dir.path / "stderr", [&](pid_t pid) -> katana::status {
+        std::error_code ec;
+        seen_exe = fs::read_symlink("/proc/" + std::to_string(pid) + "/exe", ec).string();
+        return {};
+      });
+  REQUIRE(proc);
+  // Still this test binary, not /bin/sh (which may be a link to dash or bash).
+  CHECK(seen_exe == fs::read_symlink("/proc/self/exe").string());
+  CHECK(proc->wait_for(10s) == 3);  // released: it ran
+}
+
+TEST_CASE("spawn: a failing before_exec hook kills the child, which never execs", "[qemu][spawn]") {
+  temp_dir dir;
+  const auto marker = dir.path / "ran";
+  pid_t child = -1;
+  auto proc = hv::child_process::spawn({"/bin/sh", "-c", "touch " + marker.string()},
+                                       dir.path / "stderr", [&](pid_t pid) -> katana::status {
+                                         child = pid;
+                                         return katana::fail(katana::errc::unavailable,
+                                                             "no cgroup for you");
+                                       });
+  REQUIRE(!proc);
+  CHECK(proc.error().message().find("spawn /bin/sh") != std::string::npos);
+  CHECK(proc.error().message().find("no cgroup for you") != std::string::npos);
+  REQUIRE(child > 0);
+  CHECK(::kill(child, 0) == -1);  // killed and reaped: not even a zombie
+  CHECK(errno == ESRCH);
+  CHECK(!fs::exists(marker));
 }
 
 TEST_CASE("QMP connect gives up at once when QEMU exits", "[qemu]") {

@@ -49,16 +49,18 @@ bool reaped_killed(pid_t p) {
   return ::waitpid(p, &st, 0) == p && WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL;
 }
 
-struct pid_hypervisor : katana::testing::fake_hypervisor {
-  pid_t child = -1;
-  [[nodiscard]] pid_t pid() const noexcept { return child; }
-};
+/// The fake hypervisor; its vmm_pid ("QEMU") is placed through vm_config::place_vmm.
+using pid_hypervisor = katana::testing::fake_hypervisor;
 
 /// A shared-fs policy with a daemon (like virtio_fs) but nothing mounted.
 struct daemon_fs {
   static constexpr std::string_view name = "fake-fs";
   pid_t daemon = -1;
-  katana::status setup_before_boot(katana::hypervisor::vm_config&) { return {}; }
+  katana::status setup_before_boot(katana::hypervisor::vm_config& vc) {
+    // Where virtio_fs spawns virtiofsd (between its fork and exec).
+    return vc.place_shared_fs_daemon && daemon > 0 ? vc.place_shared_fs_daemon(daemon)
+                                                   : katana::status{};
+  }
   katana::result<std::string> share_rootfs(std::string_view, const std::filesystem::path&) {
     return std::string("/guest");
   }
@@ -84,10 +86,10 @@ TEST_CASE("sandbox cgroup: kata_<id> holds QEMU while it runs, stop kills and re
           "[sandbox][cgroup]") {
   auto tree = std::make_shared<fake_cgroup_tree>();
   pid_hypervisor h;
-  h.child = spawn_sleeper();
+  h.vmm_pid = spawn_sleeper();
   daemon_fs fs;
   fs.daemon = spawn_sleeper();
-  REQUIRE(h.child > 0);
+  REQUIRE(h.vmm_pid > 0);
   REQUIRE(fs.daemon > 0);
   const auto vc = test_config("sb1");
   sandbox_t s(vc, h, fs, sb::host_cgroup(fake_cgroup(tree)));
@@ -95,16 +97,16 @@ TEST_CASE("sandbox cgroup: kata_<id> holds QEMU while it runs, stop kills and re
   CHECK(s.cgroup().path() == "kata_sb1");
   REQUIRE(tree->nodes.contains("kata_sb1"));
   // sandbox_cgroup_only = false: QEMU only, the daemon stays out.
-  CHECK(tree->nodes["kata_sb1"].tasks == std::vector<pid_t>{h.child});
+  CHECK(tree->nodes["kata_sb1"].tasks == std::vector<pid_t>{h.vmm_pid});
   const auto& calls = s.cgroup().manager().calls;
   REQUIRE(calls.size() >= 2);
   CHECK(calls[0] == "create kata_sb1");
-  CHECK(calls[1] == "add_task " + std::to_string(h.child));
+  CHECK(calls[1] == "add_task " + std::to_string(h.vmm_pid));
   CHECK(s.hypervisor().calls == std::vector<std::string>{"prepare", "start"});
 
   REQUIRE(s.stop());
   CHECK(tree->nodes.empty());
-  CHECK(reaped_killed(h.child));
+  CHECK(reaped_killed(h.vmm_pid));
   CHECK(s.stop());  // idempotent
   ::kill(fs.daemon, SIGKILL);
   CHECK(reaped_killed(fs.daemon));
@@ -115,16 +117,16 @@ TEST_CASE("sandbox cgroup: with sandbox_cgroup_only the shared-fs daemon joins i
           "[sandbox][cgroup]") {
   auto tree = std::make_shared<fake_cgroup_tree>();
   pid_hypervisor h;
-  h.child = spawn_sleeper();
+  h.vmm_pid = spawn_sleeper();
   daemon_fs fs;
   fs.daemon = spawn_sleeper();
   sandbox_t s(test_config("sb2"), h, fs,
               sb::host_cgroup(fake_cgroup(tree), {.sandbox_cgroup_only = true}));
   REQUIRE(s.start());
-  CHECK(tree->nodes["kata_sb2"].tasks == std::vector<pid_t>{fs.daemon, h.child});
+  CHECK(tree->nodes["kata_sb2"].tasks == std::vector<pid_t>{fs.daemon, h.vmm_pid});
   REQUIRE(s.stop());
   CHECK(tree->nodes.empty());
-  CHECK(reaped_killed(h.child));
+  CHECK(reaped_killed(h.vmm_pid));
   CHECK(reaped_killed(fs.daemon));
 }
 
@@ -141,7 +143,7 @@ TEST_CASE("sandbox cgroup: a failing start step leaves no cgroup behind", "[sand
   }
   SECTION("QEMU cannot join it") {
     pid_hypervisor h;
-    h.child = spawn_sleeper();
+    h.vmm_pid = spawn_sleeper();
     fake_cgroup cg(tree);
     cg.fail_next.emplace("add_task", katana::error(katana::errc::unavailable, "EACCES"));
     sandbox_t s(test_config("sb4"), h, daemon_fs{}, sb::host_cgroup(std::move(cg)));
@@ -150,8 +152,8 @@ TEST_CASE("sandbox cgroup: a failing start step leaves no cgroup behind", "[sand
     CHECK(r.error().message().find("sandbox cgroup kata_sb4: add pid") != std::string::npos);
     CHECK(s.stop());
     CHECK(tree->nodes.empty());
-    ::kill(h.child, SIGKILL);
-    CHECK(reaped_killed(h.child));
+    ::kill(h.vmm_pid, SIGKILL);
+    CHECK(reaped_killed(h.vmm_pid));
   }
   SECTION("the cgroup cannot be created") {
     fake_cgroup cg(tree);
@@ -186,7 +188,7 @@ TEST_CASE("sandbox cgroup: on this host's cgroups, stop kills a task left in it 
     return;
   }
   pid_hypervisor h;
-  h.child = spawn_sleeper();
+  h.vmm_pid = spawn_sleeper();
   daemon_fs fs;
   fs.daemon = spawn_sleeper();  // "virtiofsd" that outlives the fs policy's cleanup
   const std::string id = "unit-" + std::to_string(::getpid());
@@ -197,7 +199,7 @@ TEST_CASE("sandbox cgroup: on this host's cgroups, stop kills a task left in it 
   REQUIRE(pids);
   CHECK(pids->size() == 2);
   const std::string line = "/kata_" + id;
-  std::ifstream in("/proc/" + std::to_string(h.child) + "/cgroup");
+  std::ifstream in("/proc/" + std::to_string(h.vmm_pid) + "/cgroup");
   std::string l;
   bool found = false;
   while (std::getline(in, l)) {
@@ -205,7 +207,7 @@ TEST_CASE("sandbox cgroup: on this host's cgroups, stop kills a task left in it 
   }
   CHECK(found);
   REQUIRE(s.stop());
-  CHECK(reaped_killed(h.child));
+  CHECK(reaped_killed(h.vmm_pid));
   CHECK(reaped_killed(fs.daemon));
   for (const char* root : {"/sys/fs/cgroup/pids", "/sys/fs/cgroup/memory", "/sys/fs/cgroup/unified",
                            "/sys/fs/cgroup"}) {

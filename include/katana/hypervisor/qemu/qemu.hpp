@@ -146,7 +146,9 @@ class vm {
     }
     std::filesystem::remove(params_.qmp_socket, ec);
     std::filesystem::remove(params_.agent_socket, ec);
-    proc_ = KATANA_TRY(child_process::spawn(argv_, stderr_path()));
+    // The hook may point into the caller: valid during this call only.
+    const auto place = std::exchange(cfg_.place_vmm, nullptr);
+    proc_ = KATANA_TRY(child_process::spawn(argv_, stderr_path(), place));
     auto q = qmp::client::connect(params_.qmp_socket, std::chrono::seconds(5),
                                   [this] { return proc_.running(); });
     if (!q) {
