@@ -5,6 +5,7 @@
 // exits with the container's exit code.
 #include "vm_cmd.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -262,15 +263,23 @@ result<int> cmdline(std::vector<std::string_view> args) {
 /// ends or `limit` passes first. (Not a health check: a host connection made before the
 /// guest opened its port stalls, and the template's would be saved with it.)
 status wait_for_agent_log(katana::hypervisor::qemu::vm& vm, std::chrono::seconds limit = 120s) {
+  constexpr std::string_view serving = "\"msg\":\"serving\"";
   const auto end = std::chrono::steady_clock::now() + limit;
+  std::ifstream in(vm.console_log(), std::ios::binary);
+  std::string tail;  // what was read and not yet ruled out (a line may arrive in pieces)
   while (std::chrono::steady_clock::now() < end) {
-    std::ifstream in(vm.console_log());
-    std::string line;
-    while (std::getline(in, line)) {
-      if (line.find("\"msg\":\"serving\"") != std::string::npos) {
+    if (!in.is_open()) {
+      in.open(vm.console_log(), std::ios::binary);
+    }
+    char buf[4096];
+    while (in.read(buf, sizeof buf) || in.gcount() > 0) {
+      tail.append(buf, static_cast<std::size_t>(in.gcount()));
+      if (tail.find(serving) != std::string::npos) {
         return {};
       }
+      tail.erase(0, tail.size() - std::min(tail.size(), serving.size() - 1));
     }
+    in.clear();  // at EOF: read on from here next time
     if (!vm.running()) {
       return fail(errc::unavailable,
                   str_cat("QEMU ended before the agent served; console: ",

@@ -11,8 +11,9 @@
 # conversation).
 # Then a run over virtio-fs (virtiofsd) instead of 9p, with [runtime] sandbox_cgroup_only = true
 # so virtiofsd must be in the sandbox cgroup too. Then two runs with [factory] enable_template:
-# one makes the VM template, the next starts from it; `vm template status|destroy` see it. Exit 77 (skip) with the
-# reason when root, QEMU, busybox or the kernel package are not available.
+# one makes the VM template, the next starts from it; `vm template status|destroy` see it.
+# Exit 77 (skip) with the reason when root, QEMU, busybox or the kernel package are not
+# available.
 #
 #   vm_run_test.sh KATANA_CTL STATIC_AGENT SOURCE_DIR WORK_DIR
 set -uo pipefail

@@ -21,10 +21,10 @@
 
 namespace katana::inline v0::hypervisor {
 
-/// Everything a driver needs to prepare one VM.
 /// A VM that becomes a template (its memory and device state saved) or starts from one.
 enum class vm_template_role { none, make, clone };
 
+/// Everything a driver needs to prepare one VM.
 struct vm_config {
   std::string id;
   std::filesystem::path dir;         // the sandbox directory (sockets, console.log)

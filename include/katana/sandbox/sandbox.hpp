@@ -152,9 +152,9 @@ inline std::string cgroup_path(std::string_view sandbox_id) {
 // clang-format off
 /// A host-side sandbox cgroup policy: create() before the VM starts, add_task() for QEMU (and
 /// the shared-fs daemon when owns_shared_fs_daemon() says so, if the policy has it) between
-/// their fork and exec, remove()
-/// on stop kills what is left and removes the cgroup, idempotently. cgroup::noop satisfies it
-/// (no cgroup); sandbox::host_cgroup (host_cgroup.hpp) is the real one.
+/// their fork and exec, remove() on stop kills what is left and removes the cgroup,
+/// idempotently. cgroup::noop satisfies it (no cgroup); sandbox::host_cgroup (host_cgroup.hpp)
+/// is the real one.
 template <class C>
 concept cgroup_policy = requires(C& c, const C& cc, const cgroup::config& cfg, pid_t pid) {
   { c.create(cfg) } -> std::same_as<status>;

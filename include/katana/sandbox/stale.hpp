@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <filesystem>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <sys/file.h>
@@ -25,6 +26,7 @@
 #include <katana/core/str_cat.hpp>
 #include <katana/core/try.hpp>
 #include <katana/core/unique_fd.hpp>
+#include <katana/oci/detail/read_file.hpp>
 
 namespace katana::inline v0::sandbox {
 
@@ -104,6 +106,7 @@ inline reaped reap_stale(const std::filesystem::path& root,
                          const std::function<status(const std::string& id)>& remove_cgroup,
                          const std::filesystem::path& mountinfo = "/proc/self/mountinfo") {
   reaped out;
+  std::optional<std::string> mounts;  // read once, when the first stale directory needs it
   std::error_code ec;
   for (std::filesystem::directory_iterator it(root, ec), end; !ec && it != end; it.increment(ec)) {
     std::error_code sec;
@@ -134,15 +137,11 @@ inline reaped reap_stale(const std::filesystem::path& root,
         continue;
       }
     }
-    std::string text;
-    if (unique_fd fd(::open(mountinfo.c_str(), O_RDONLY | O_CLOEXEC)); fd) {
-      char buf[8192];
-      for (ssize_t n; (n = ::read(fd.get(), buf, sizeof buf)) > 0;) {
-        text.append(buf, static_cast<std::size_t>(n));
-      }
+    if (!mounts) {
+      mounts = oci::detail::read_small_file(mountinfo, std::size_t{64} << 20).value_or("");
     }
     bool unmounted = true;
-    for (const auto& m : detail::mounts_below(text, it->path().native())) {
+    for (const auto& m : detail::mounts_below(*mounts, it->path().native())) {
       if (::umount2(m.c_str(), MNT_DETACH) != 0 && errno != EINVAL && errno != ENOENT) {
         fail_with(fail_errno("umount " + m).error());
         unmounted = false;

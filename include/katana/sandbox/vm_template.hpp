@@ -9,7 +9,6 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
-#include <sstream>
 #include <string>
 #include <sys/stat.h>
 #include <thread>
@@ -21,6 +20,7 @@
 #include <katana/core/try.hpp>
 #include <katana/hypervisor/concepts.hpp>
 #include <katana/hypervisor/qemu/qemu.hpp>
+#include <katana/oci/detail/read_file.hpp>
 #include <katana/sandbox/stale.hpp>
 
 namespace katana::inline v0::sandbox {
@@ -32,13 +32,6 @@ inline std::string file_identity(const std::string& path) {
     return str_cat(path, " missing");
   }
   return str_cat(path, " ", st.st_size, " ", st.st_mtim.tv_sec, ".", st.st_mtim.tv_nsec);
-}
-
-inline std::string read_text(const std::filesystem::path& p) {
-  std::ifstream in(p);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
 }
 }  // namespace detail
 
@@ -80,7 +73,8 @@ inline bool template_ready(const std::filesystem::path& dir, const std::string& 
   std::error_code ec;
   return std::filesystem::exists(dir / "state", ec) &&
          std::filesystem::exists(dir / "memory", ec) &&
-         detail::read_text(dir / "fingerprint") == fingerprint;
+         oci::detail::read_small_file(dir / "fingerprint", std::size_t{1} << 20).value_or("") ==
+             fingerprint;
 }
 
 /// Removes a template's files (kept: the directory itself).
