@@ -66,7 +66,6 @@ struct daemon_fs {
   }
   [[nodiscard]] katana::sharedfs::guest_mount guest_storage() const { return {}; }
   katana::status cleanup() { return {}; }
-  [[nodiscard]] pid_t daemon_pid() const noexcept { return daemon; }
 };
 static_assert(katana::sharedfs::driver<daemon_fs>);
 
