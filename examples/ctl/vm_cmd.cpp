@@ -23,6 +23,7 @@
 #include <katana/agent/copy_file.hpp>
 #include <katana/config/load.hpp>
 #include <katana/oci/default_spec.hpp>
+#include <katana/sandbox/guest_spec.hpp>
 #include <katana/sandbox/host_cgroup.hpp>
 #include <katana/sandbox/sandbox.hpp>
 #include <katana/sandbox/virtio_fs.hpp>
@@ -298,13 +299,14 @@ struct run_request {
   bool timing = false;
   std::chrono::steady_clock::time_point t0;
   bool sandbox_cgroup_only = false;
+  katana::sandbox::guest_spec_options guest_spec;
 };
 
 /// Boots a sandbox of type Sandbox (its shared-fs policy decides 9p or virtio-fs), runs the
 /// container and tears it all down.
 template <class Sandbox>
 result<int> run_in(katana::hypervisor::vm_config vc, const run_request& rq) {
-  const auto& [rootfs, cmd, sid, keep, timing, t0, cgroup_only] = rq;
+  const auto& [rootfs, cmd, sid, keep, timing, t0, cgroup_only, guest_spec] = rq;
   const bool from_template = vc.template_role == katana::hypervisor::vm_template_role::clone;
   auto cg =
       KATANA_TRY(katana::sandbox::make_host_cgroup({.sandbox_cgroup_only = cgroup_only}), "vm run");
@@ -327,6 +329,7 @@ result<int> run_in(katana::hypervisor::vm_config vc, const run_request& rq) {
   spec.process->args = cmd;
   spec.process->terminal = false;
   spec.root = katana::oci::root{.path = guest_root, .readonly = false};
+  katana::sandbox::constrain_for_guest(spec, guest_spec);
 
   katana::asio::io_context io;
   std::optional<result<int>> outcome;
@@ -519,8 +522,17 @@ katana::result<int> vm_command(std::vector<std::string_view> args) {
     }
     vc = katana::sandbox::clone_of_template(std::move(vc), factory.template_path);
   }
-  const run_request req{fs::absolute(rootfs),       cmd, sid, keep, timing, t0,
-                        runtime.sandbox_cgroup_only};
+  const run_request req{fs::absolute(rootfs),
+                        cmd,
+                        sid,
+                        keep,
+                        timing,
+                        t0,
+                        runtime.sandbox_cgroup_only,
+                        {.pass_seccomp = !runtime.disable_guest_seccomp,
+                         .disable_guest_selinux = vc.hypervisor.disable_guest_selinux,
+                         .guest_selinux_label = runtime.guest_selinux_label,
+                         .strip_vfio = runtime.vfio_mode == "guest-kernel"}};
   if (vc.hypervisor.shared_fs == "virtio-fs") {
     return run_in<katana::sandbox::qemu_virtiofs_cgroup_sandbox>(std::move(vc), req);
   }
