@@ -156,15 +156,15 @@ class basic_agent {
     }
     if (opts_.share_namespaces) {
       const auto dir = opts_.run_dir / "sandbox" / "ns";
-      auto ipc = persistent_ns::create(dir / "ipc", "ipc");
-      auto uts = ipc ? persistent_ns::create(dir / "uts", "uts", req.hostname)
-                     : result<persistent_ns>(unexpected<error>(ipc.error()));
-      if (!ipc || !uts) {
+      auto ns = persistent_ns::create_together(
+          {persistent_ns::request{"ipc", dir / "ipc"}, persistent_ns::request{"uts", dir / "uts"}},
+          req.hostname);
+      if (!ns) {
         release_storages(sandbox_.storages);
-        co_return unexpected<error>((!ipc ? ipc.error() : uts.error()).wrap("CreateSandbox"));
+        co_return unexpected<error>(std::move(ns).error().wrap("CreateSandbox"));
       }
-      sandbox_.ipc = std::move(*ipc);
-      sandbox_.uts = std::move(*uts);
+      sandbox_.ipc = std::move((*ns)[0]);
+      sandbox_.uts = std::move((*ns)[1]);
       sandbox_.shared.ipc = sandbox_.ipc.path();
       sandbox_.shared.uts = sandbox_.uts.path();
     }

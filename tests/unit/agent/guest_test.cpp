@@ -1,11 +1,16 @@
 // The guest side of the agent on fake trees: kernel command line, the agent channel, kernel
 // modules, PID 1's mounts, storages and PCI paths, CopyFile's confinement.
 #include <cerrno>
+#include <fcntl.h>
 #include <filesystem>
 #include <fstream>
+#include <linux/nsfs.h>
+#include <sched.h>
 #include <string>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <thread>
 #include <unistd.h>
 
 #include <katana/agent/channel.hpp>
@@ -14,6 +19,7 @@
 #include <katana/agent/devices.hpp>
 #include <katana/agent/init.hpp>
 #include <katana/agent/kmod.hpp>
+#include <katana/agent/namespaces.hpp>
 #include <katana/agent/storage.hpp>
 #include <katana/ttrpc/status.hpp>
 
@@ -388,4 +394,53 @@ TEST_CASE("PID 1 on the initramfs moves to a tmpfs", "[agent][init]") {
       !ag::root_is_initramfs("25 1 8:1 / / rw,relatime shared:1 - ext4 /dev/vda1 rw\n"
                              "30 25 0:2 / /initrd rw - rootfs rootfs rw\n"));
   CHECK(!ag::root_is_initramfs(""));
+}
+
+TEST_CASE("the sandbox's IPC and UTS namespaces: one thread, both persisted", "[agent][ns]") {
+  if (::geteuid() != 0) {
+    WARN("skipped: unsharing and bind-mounting namespaces needs root");
+    return;
+  }
+  using req = ag::persistent_ns::request;
+  katana_test::temp_dir t;
+  const auto ipc_path = t.path / "ns" / "ipc";
+  const auto uts_path = t.path / "ns" / "uts";
+  struct stat own_ipc {};
+  REQUIRE(::stat("/proc/self/ns/ipc", &own_ipc) == 0);
+  {
+    auto ns = ag::persistent_ns::create_together({req{"ipc", ipc_path}, req{"uts", uts_path}},
+                                                 "katana-test-host");
+    REQUIRE(ns);
+    REQUIRE(ns->size() == 2);
+    const katana::unique_fd ipc(::open(ipc_path.c_str(), O_RDONLY | O_CLOEXEC));
+    const katana::unique_fd uts(::open(uts_path.c_str(), O_RDONLY | O_CLOEXEC));
+    REQUIRE(ipc);
+    REQUIRE(uts);
+    CHECK(::ioctl(ipc.get(), NS_GET_NSTYPE) == CLONE_NEWIPC);
+    CHECK(::ioctl(uts.get(), NS_GET_NSTYPE) == CLONE_NEWUTS);
+    struct stat st {};
+    REQUIRE(::fstat(ipc.get(), &st) == 0);
+    CHECK(st.st_ino != own_ipc.st_ino);  // a new namespace, not the agent's
+    // The hostname was set inside the new UTS namespace, not here.
+    std::string seen;
+    std::thread([&] {
+      char name[65] = {};
+      if (::setns(uts.get(), CLONE_NEWUTS) == 0 && ::gethostname(name, sizeof name - 1) == 0) {
+        seen = name;
+      }
+    }).join();
+    CHECK(seen == "katana-test-host");
+    char here[65] = {};
+    ::gethostname(here, sizeof here - 1);
+    CHECK(std::string(here) != "katana-test-host");
+  }
+  // Released with the objects: unmounted and gone.
+  CHECK(!fs::exists(ipc_path));
+  CHECK(!fs::exists(uts_path));
+
+  auto bad =
+      ag::persistent_ns::create_together({req{"ipc", ipc_path}, req{"net", t.path / "ns" / "net"}});
+  REQUIRE(!bad);
+  CHECK_THAT(bad.error().message(), Catch::Contains("cannot persist a net namespace"));
+  CHECK(!fs::exists(ipc_path));  // the first target is not left behind
 }
