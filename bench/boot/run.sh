@@ -227,7 +227,14 @@ k_ready=$(median "$work/katana.txt" 2)
 pct() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", (a / b - 1) * 100 }'; }
 over_exit=$(pct "$k_exit" "$bare_first")
 over_wall=$(pct "$k_wall" "$bare_first")
-met=$(awk -v p="$over_exit" 'BEGIN { print (p <= 15 ? "true" : "false") }')
+# The host's speed drifts between minutes: also compare each round's pair (adjacent in time)
+# and the fastest of each; the target counts as met only when the medians and the pairs agree.
+over_paired=$(paste -d' ' <(awk '{ print $1 }' "$work/bare.txt") <(awk '{ print $3 }' "$work/katana.txt") |
+  awk '{ print ($2 / $1 - 1) * 100 }' | sort -g |
+  awk '{ v[NR] = $1 } END { printf "%.1f", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }')
+over_min=$(pct "$(awk '{ print $3 }' "$work/katana.txt" | sort -n | head -1)" \
+  "$(awk '{ print $1 }' "$work/bare.txt" | sort -n | head -1)")
+met=$(awk -v p="$over_exit" -v q="$over_paired" 'BEGIN { print (p <= 15 && q <= 15 ? "true" : "false") }')
 t_exit=$(median "$work/template.txt" 3)
 over_tpl=$(pct "$t_exit" "$bare_first")
 
@@ -274,6 +281,8 @@ cat >"$json" <<EOF
   "overhead": {
     "from_template_container_exit_vs_bare_first_userspace_pct": $over_tpl,
     "container_exit_vs_bare_first_userspace_pct": $over_exit,
+    "container_exit_vs_bare_first_userspace_paired_median_pct": $over_paired,
+    "container_exit_vs_bare_first_userspace_fastest_pct": $over_min,
     "wall_vs_bare_first_userspace_pct": $over_wall,
     "agent_ready_minus_bare_first_userspace_ms": $(awk -v a="$k_ready" -v b="$bare_first" 'BEGIN { print a - b }'),
     "target_pct": 15,
@@ -294,8 +303,8 @@ printf '%-50s %8s\n' "bare boot: first userspace message" "$bare_first" \
   "guest: StartContainer done -> process exit" "$(median "$work/katana.txt" 10)" >&2
 printf '%-50s %8s\n' "from a template: agent ready" "$(median "$work/template.txt" 2)" \
   "from a template: container exited" "$t_exit" >&2
-printf 'overhead: container exit %s %%, wall %s %% over the bare boot (target <= 15 %%); from a template %s %%\n' \
-  "$over_exit" "$over_wall" "$over_tpl" >&2
+printf 'overhead: container exit %s %% (per-round pairs %s %%, fastest of each %s %%), wall %s %% over the bare boot (target <= 15 %%); from a template %s %%\n' \
+  "$over_exit" "$over_paired" "$over_min" "$over_wall" "$over_tpl" >&2
 printf 'max RSS KiB: QEMU bare %s, QEMU katana %s, katana-ctl %s\n' \
   "$(median "$work/bare.txt" 3)" "$(median "$work/katana.txt" 7)" "$(median "$work/katana.txt" 6)" >&2
 echo "wrote $json" >&2
