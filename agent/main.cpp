@@ -192,20 +192,17 @@ task<void> serve_acceptor(std::shared_ptr<Server> server, std::shared_ptr<Accept
 }
 
 /// A virtio-serial port: one stream the host connects to and leaves; serve it again each
-/// time (a disconnected port reads EOF at once, hence the pause).
-// `first` is the port opened before "serving" was logged: a VM template is saved when that
-// line appears, and a clone's host must find the port already open (a host connection made
-// before the guest opens its port stalls).
+/// time (a disconnected port reads EOF at once, hence the pause). `dev` is the port opened
+/// before "serving" was logged: a VM template is saved when that line appears, and a clone's
+/// host must find the port open (a host connection made before the guest opens it stalls).
 task<void> serve_serial(std::shared_ptr<kt::char_device_server> server,
                         std::string path,
                         katana::logging::logger log,
                         std::shared_ptr<bool> stopping,
-                        katana::result<kt::char_device> first) {
+                        katana::result<kt::char_device> dev) {
   auto ex = co_await katana::asio::this_coro::executor;
   katana::asio::steady_timer pause(ex);
-  while (!*stopping) {
-    auto dev = first ? std::move(first) : kt::open_char_device(ex, path);
-    first = katana::fail(katana::errc::unavailable, "reopen");
+  for (; !*stopping; dev = kt::open_char_device(ex, path)) {
     if (!dev) {
       log.error("open agent channel", {{"path", path}, {"error", dev.error()}});
     } else {

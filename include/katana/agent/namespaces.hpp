@@ -85,23 +85,16 @@ class persistent_ns {
   persistent_ns& operator=(const persistent_ns&) = delete;
   ~persistent_ns() { release(); }
 
-  /// Where one namespace of create_together goes: `type` is "ipc" or "uts".
+  /// Where one namespace goes: `type` is "ipc" or "uts", `path` the file it is bound on.
   struct request {
     std::string_view type;
     std::filesystem::path path;
   };
 
-  /// Unshares a new namespace of `type` ("ipc" or "uts") in a short-lived thread and
-  /// bind-mounts it on `path` (created). For "uts", `hostname` is set inside it.
-  static result<persistent_ns> create(const std::filesystem::path& path,
-                                      std::string_view type,
-                                      const std::string& hostname = {}) {
-    auto v = KATANA_TRY(create_together({request{type, path}}, hostname));
-    return std::move(v.front());
-  }
-
-  /// create() for several namespaces at once, in one thread (each thread start costs
-  /// milliseconds under TCG). All or nothing: on failure nothing stays mounted.
+  /// Unshares new namespaces of the requested types together in one short-lived thread and
+  /// bind-mounts each on its path (created); for "uts", `hostname` is set inside it. One
+  /// thread for all: each thread start costs milliseconds under TCG. All or nothing: on
+  /// failure nothing stays mounted or created.
   static result<std::vector<persistent_ns>> create_together(std::initializer_list<request> wanted,
                                                             const std::string& hostname = {}) {
     if (wanted.size() > detail::max_together) {
