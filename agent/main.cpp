@@ -390,20 +390,9 @@ int real_main(std::span<char*> argv) {
   // A bootstrap logger for PID 1's first steps (the console is stderr).
   auto boot_log = katana::logging::logger(katana::logging::fd_writer(2));
   if (init_mode) {
-    // On the initramfs itself containers could not pivot_root: move to a tmpfs. Nothing has
-    // started yet, so the agent goes on in the new root without exec'ing itself again.
-    (void)::mkdir("/proc", 0555);
-    (void)::mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr);
-    const auto mountinfo = ag::detail::read_small_file("/proc/self/mountinfo").value_or("");
-    (void)::umount2("/proc", MNT_DETACH);
-    if (ag::root_is_initramfs(mountinfo)) {
-      // Our own binary (/init, usually) is not copied: it is mapped and runs on.
-      std::vector<std::string> drop;
-      const std::filesystem::path self = argv[0] != nullptr ? argv[0] : "/init";
-      if (self.is_absolute() && self.parent_path() == "/") {
-        drop.push_back(self.filename().string());
-      }
-      if (auto r = ag::switch_root_to_tmpfs({"proc", "sys", "dev", "run"}, drop, {"lib"}); !r) {
+    // On the initramfs itself containers could not pivot_root: give "/" a parent mount.
+    if (ag::root_may_be_initramfs()) {
+      if (auto r = ag::rebind_root(); !r) {
         boot_log.error("switch_root", {{"error", r.error()}});
       }
     }

@@ -5,7 +5,12 @@
 # katana-ctl's max RSS, and our overhead over the bare boot (target: at most 15 %). A third
 # series runs the same with [factory] enable_template (QEMU starts from a saved VM).
 #
-#   bench/boot/run.sh [-n 5] [--json FILE]      (default FILE: bench/results/boot.json)
+#   bench/boot/run.sh [-n 5] [--settle S] [--json FILE]   (default FILE: bench/results/boot.json)
+#
+# Each measured launch waits S seconds (default 3) after the previous VM exits. A VM started
+# at once reuses host memory the last one just freed and was measured up to 0.45 s faster,
+# alternating from run to run on this host (a nested guest whose own host reclaims freed
+# memory after a few seconds); after the pause every boot starts from the same state.
 #
 # The bare boot: `katana-ctl vm cmdline` gives the argv katana would run (same machine, memory,
 # accelerator, kernel parameters, devices); its initrd is katana's with a second cpio appended
@@ -21,12 +26,14 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 build=${KATANA_BENCH_BUILD_DIR:-$root/build/boot-release}
 n=5
+settle=3
 json=$root/bench/results/boot.json
 while (($#)); do
   case $1 in
     -n) n=$2; shift 2 ;;
+    --settle) settle=$2; shift 2 ;;
     --json) json=$2; shift 2 ;;
-    *) echo "usage: $0 [-n N] [--json FILE]" >&2; exit 2 ;;
+    *) echo "usage: $0 [-n N] [--settle S] [--json FILE]" >&2; exit 2 ;;
   esac
 done
 [[ $(id -u) == 0 ]] || { echo "skip: needs root"; exit 77; }
@@ -201,8 +208,11 @@ katana_round "$work/configuration-tpl.toml" >/dev/null  # makes the template
 : >"$work/katana.txt"
 : >"$work/template.txt"
 for ((r = 1; r <= n; r++)); do
+  sleep "$settle"
   b=$(bare_round)
+  sleep "$settle"
   k=$(katana_round)
+  sleep "$settle"
   t=$(katana_round "$work/configuration-tpl.toml")
   echo "$b" >>"$work/bare.txt"
   echo "$k" >>"$work/katana.txt"
@@ -249,6 +259,7 @@ cat >"$json" <<EOF
   "guest": {"kernel": "$kernel_version", "initrd_bytes": $(stat -c %s "$work/img/katana-initrd.img"),
             "agent_bytes": $(stat -c %s "$agent"), "memory": "$(printf '%s\n' "${bare_argv[@]}" | grep -A1 '^-m$' | tail -1)"},
   "rounds": $n,
+  "settle_s": $settle,
   "bare": {
     "first_userspace_ms": $(stats "$work/bare.txt" 1),
     "qemu_exit_ms": $(stats "$work/bare.txt" 2),

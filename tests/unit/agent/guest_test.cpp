@@ -1,6 +1,8 @@
 // The guest side of the agent on fake trees: kernel command line, the agent channel, kernel
 // modules, PID 1's mounts, storages and PCI paths, CopyFile's confinement.
 #include <cerrno>
+#include <cstdint>
+#include <cstdio>
 #include <fcntl.h>
 #include <filesystem>
 #include <fstream>
@@ -10,6 +12,8 @@
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
 
@@ -194,6 +198,76 @@ TEST_CASE("module signatures are stripped, anything else is left alone", "[agent
   CHECK(ag::strip_module_signature(body + bad + marker) == body + bad + marker);
   CHECK(ag::strip_module_signature(marker) == marker);
   CHECK(ag::strip_module_signature("").empty());
+}
+
+namespace {
+// A relocatable ELF64 with sections NULL, .text, `third` and .shstrtab.
+std::string tiny_elf(const std::string& third) {
+  const std::string strtab = std::string("\0.text\0", 7) + third + '\0' + ".shstrtab" + '\0';
+  std::string f(64, '\0');
+  f.replace(0, 6,
+            "\x7f"
+            "ELF\x02\x01");
+  const auto put = [&](std::size_t off, std::uint64_t v, int len) {
+    for (int i = 0; i < len; ++i) {
+      f[off + static_cast<std::size_t>(i)] = static_cast<char>((v >> (8 * i)) & 0xff);
+    }
+  };
+  const std::size_t str_off = f.size();
+  f += strtab;
+  const std::size_t shoff = f.size();
+  put(0x28, shoff, 8);
+  put(0x3a, 64, 2);
+  put(0x3c, 4, 2);
+  put(0x3e, 3, 2);
+  f += std::string(4 * 64, '\0');
+  const std::uint64_t names[] = {0, 1, 7, 7 + third.size() + 1};
+  for (std::size_t i = 1; i < 4; ++i) {
+    put(shoff + i * 64, names[i], 4);
+  }
+  put(shoff + 3 * 64 + 0x18, str_off, 8);
+  put(shoff + 3 * 64 + 0x20, strtab.size(), 8);
+  return f;
+}
+
+std::uint32_t section_name(const std::string& f, std::size_t i) {
+  std::uint32_t v = 0;
+  const std::size_t sh = 64 + f.substr(64).find(".shstrtab") + 10 + i * 64;
+  for (std::size_t b = 4; b-- > 0;) {
+    v = (v << 8) | static_cast<unsigned char>(f[sh + b]);
+  }
+  return v;
+}
+}  // namespace
+
+TEST_CASE("a module's BTF section is unnamed, anything else is left alone", "[agent][kmod]") {
+  auto ko = tiny_elf(".BTF");
+  const auto before = ko;
+  REQUIRE(section_name(ko, 2) == 7);
+  CHECK(ag::hide_module_btf(ko));
+  CHECK(section_name(ko, 2) == 0);
+  CHECK(section_name(ko, 1) == 1);
+  CHECK(section_name(ko, 3) == 12);
+  CHECK(ko.size() == before.size());
+  CHECK_FALSE(ag::hide_module_btf(ko));  // nothing left to hide
+
+  auto ext = tiny_elf(".BTF.ext");
+  const auto ext_before = ext;
+  CHECK_FALSE(ag::hide_module_btf(ext));
+  CHECK(ext == ext_before);
+
+  // Not ELF64 little-endian, cut short, or section headers out of bounds: unchanged.
+  auto elf32 = before;
+  elf32[4] = 1;
+  CHECK_FALSE(ag::hide_module_btf(elf32));
+  auto cut = before.substr(0, before.size() - 10);
+  const auto cut_before = cut;
+  CHECK_FALSE(ag::hide_module_btf(cut));
+  CHECK(cut == cut_before);
+  std::string empty;
+  CHECK_FALSE(ag::hide_module_btf(empty));
+  std::string text = "not a module at all, but long enough to have an ELF header's size......";
+  CHECK_FALSE(ag::hide_module_btf(text));
 }
 
 TEST_CASE("PID 1's mounts", "[agent][init]") {
@@ -385,15 +459,47 @@ TEST_CASE("CopyFile stays below its root", "[agent][copy_file]") {
   CHECK(fs::is_regular_file(fs::symlink_status(root / "link")));
 }
 
-TEST_CASE("PID 1 on the initramfs moves to a tmpfs", "[agent][init]") {
-  CHECK(
-      ag::root_is_initramfs("1 1 0:2 / / rw - rootfs rootfs rw\n"
-                            "22 1 0:21 / /proc rw,nosuid - proc proc rw\n"));
-  CHECK(!ag::root_is_initramfs("1 0 0:22 / / rw shared:1 - tmpfs tmpfs rw,mode=755\n"));
-  CHECK(
-      !ag::root_is_initramfs("25 1 8:1 / / rw,relatime shared:1 - ext4 /dev/vda1 rw\n"
-                             "30 25 0:2 / /initrd rw - rootfs rootfs rw\n"));
-  CHECK(!ag::root_is_initramfs(""));
+TEST_CASE("PID 1 gives its root a parent mount without copying it", "[agent][init]") {
+  if (::geteuid() != 0) {
+    std::puts("skip: rebind_root needs root (a private mount namespace)");
+    return;
+  }
+  katana_test::temp_dir t;
+  // In a child: its own mount namespace, a tmpfs as "/", then rebind_root and a pivot_root
+  // away from the result (what a container's init does). Exit code: the step that failed.
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    const auto root = t.path.string();
+    if (::unshare(CLONE_NEWNS) != 0 ||
+        ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
+      ::_exit(1);
+    }
+    if (::mount("tmpfs", root.c_str(), "tmpfs", 0, "mode=0755") != 0 ||
+        ::chdir(root.c_str()) != 0 || ::chroot(".") != 0 || ::chdir("/") != 0) {
+      ::_exit(2);
+    }
+    if (!ag::root_may_be_initramfs() || ::mkdir("/marker", 0755) != 0) {
+      ::_exit(3);
+    }
+    if (!ag::rebind_root("/newroot")) {
+      ::_exit(4);
+    }
+    struct stat st {};
+    if (::stat("/marker", &st) != 0 || ::stat("/newroot", &st) == 0) {
+      ::_exit(5);
+    }
+    if (::mkdir("/next", 0755) != 0 || ::mount("tmpfs", "/next", "tmpfs", 0, "mode=0755") != 0 ||
+        ::mkdir("/next/old", 0755) != 0 || ::syscall(SYS_pivot_root, "/next", "/next/old") != 0) {
+      ::_exit(6);
+    }
+    ::_exit(::stat("/old/marker", &st) == 0 ? 0 : 7);
+  }
+  int status = 0;
+  REQUIRE(::waitpid(pid, &status, 0) == pid);
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  CHECK(fs::is_empty(t.path));  // the tmpfs lived in the child's mount namespace only
 }
 
 TEST_CASE("the sandbox's IPC and UTS namespaces: one thread, both persisted", "[agent][ns]") {
