@@ -1,15 +1,18 @@
 # katana_generate_ttrpc(TARGET <target> PROTOS <file.proto>... IMPORT_DIRS <dir>...
-#                       [STRIP_GOGO] [OUT_DIR <dir>])
+#                       [STRIP_GOGO] [LITE] [OUT_DIR <dir>])
 #
 # Runs protoc with --cpp_out and protoc-gen-katana-ttrpc on each proto, adds the .pb.cc files to
 # <target> and the output directory to its include path. Output paths mirror the proto's path
 # below its import dir: <out>/<rel>.pb.h, .pb.cc, .ttrpc.hpp. List every proto the given ones
 # import (except google/protobuf/*). STRIP_GOGO first copies the protos with gogoproto and
 # containerd fieldpath imports and options removed (protoc's C++ generator refuses `import weak`),
-# as containerd's own .proto files in Debian need.
+# as containerd's own .proto files in Debian need. LITE generates code for libprotobuf-lite
+# (protoc's `lite` option: no descriptors, nothing registered at start-up); the
+# google/protobuf/*.proto files imported must then be listed too, as their full-runtime
+# classes in libprotobuf are not lite.
 # Outputs are rebuilt when a proto, protoc or the plugin changes.
 function(katana_generate_ttrpc)
-  cmake_parse_arguments(arg "STRIP_GOGO" "TARGET;OUT_DIR" "PROTOS;IMPORT_DIRS" ${ARGN})
+  cmake_parse_arguments(arg "STRIP_GOGO;LITE" "TARGET;OUT_DIR" "PROTOS;IMPORT_DIRS" ${ARGN})
   if(NOT arg_TARGET OR NOT arg_PROTOS OR NOT arg_IMPORT_DIRS)
     message(FATAL_ERROR "katana_generate_ttrpc: TARGET, PROTOS and IMPORT_DIRS are required")
   endif()
@@ -22,6 +25,13 @@ function(katana_generate_ttrpc)
     set(plugin katana::protoc-gen-katana-ttrpc)
   endif()
   set(src_root ${arg_OUT_DIR}/src)
+  if(arg_LITE)
+    set(cpp_out lite:${arg_OUT_DIR})
+    set(runtime protobuf::libprotobuf-lite)
+  else()
+    set(cpp_out ${arg_OUT_DIR})
+    set(runtime protobuf::libprotobuf)
+  endif()
 
   set(rels)
   foreach(proto IN LISTS arg_PROTOS)
@@ -70,7 +80,7 @@ function(katana_generate_ttrpc)
     add_custom_command(OUTPUT ${outs}
       COMMAND protobuf::protoc
         --plugin=protoc-gen-katana-ttrpc=$<TARGET_FILE:${plugin}>
-        --cpp_out=${arg_OUT_DIR} --katana-ttrpc_out=${arg_OUT_DIR}
+        --cpp_out=${cpp_out} --katana-ttrpc_out=${arg_OUT_DIR}
         -I ${src_root} ${src_root}/${rel}
       DEPENDS ${all_inputs} ${plugin} protobuf::protoc
       COMMENT "protoc + protoc-gen-katana-ttrpc: ${rel}" VERBATIM)
@@ -78,5 +88,5 @@ function(katana_generate_ttrpc)
   endforeach()
   target_sources(${arg_TARGET} PRIVATE ${sources})
   target_include_directories(${arg_TARGET} SYSTEM PUBLIC $<BUILD_INTERFACE:${arg_OUT_DIR}>)
-  target_link_libraries(${arg_TARGET} PUBLIC protobuf::libprotobuf katana::ttrpc)
+  target_link_libraries(${arg_TARGET} PUBLIC ${runtime} katana::ttrpc)
 endfunction()
