@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <fcntl.h>
 #include <filesystem>
 #include <memory>
 #include <optional>
@@ -32,6 +33,7 @@
 #include <katana/core/error.hpp>
 #include <katana/core/log.hpp>
 #include <katana/core/try.hpp>
+#include <katana/core/unique_fd.hpp>
 #if KATANA_AGENT_PROCESS_ENGINE
 #include <katana/testing/fake_engine.hpp>
 #endif
@@ -191,22 +193,36 @@ task<void> serve_acceptor(std::shared_ptr<Server> server, std::shared_ptr<Accept
   co_await server->serve(*acc);
 }
 
-/// A virtio-serial port: one stream the host connects to and leaves; serve it again each
-/// time (a disconnected port reads EOF at once, hence the pause). `dev` is the port opened
-/// before "serving" was logged: a VM template is saved when that line appears, and a clone's
-/// host must find the port open (a host connection made before the guest opens it stalls).
+/// Opens the agent's virtio-serial port, for good.
+katana::result<katana::unique_fd> open_port(const std::string& path) {
+  katana::unique_fd fd(::open(path.c_str(), O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC));
+  if (!fd) {
+    return katana::fail_errno("open " + path);
+  }
+  return fd;
+}
+
+/// A virtio-serial port: one stream the host connects to and leaves; serve it again each time
+/// (while no host is connected, a read gives EOF at once, hence the pause). Each connection
+/// gets a duplicate of `port`, which stays open: closing the port would make the guest drop
+/// what the host has sent already, and a host that connects while it is closed (a VM template
+/// saved during the pause, then cloned) could lose its first request. `port` is opened before
+/// "serving" is logged, as the template is saved when that line appears.
 task<void> serve_serial(std::shared_ptr<kt::char_device_server> server,
                         std::string path,
                         katana::logging::logger log,
                         std::shared_ptr<bool> stopping,
-                        katana::result<kt::char_device> dev) {
+                        katana::result<katana::unique_fd> port) {
   auto ex = co_await katana::asio::this_coro::executor;
   katana::asio::steady_timer pause(ex);
-  for (; !*stopping; dev = kt::open_char_device(ex, path)) {
-    if (!dev) {
-      log.error("open agent channel", {{"path", path}, {"error", dev.error()}});
+  while (!*stopping) {
+    if (!port) {
+      log.error("open agent channel", {{"path", path}, {"error", port.error()}});
+      port = open_port(path);
+    } else if (const int dup = ::fcntl(port->get(), F_DUPFD_CLOEXEC, 0); dup >= 0) {
+      co_await server->serve_connection(kt::char_device(ex, dup));
     } else {
-      co_await server->serve_connection(std::move(*dev));
+      log.error("agent channel", {{"path", path}, {"error", katana::fail_errno("dup").error()}});
     }
     pause.expires_after(std::chrono::milliseconds(50));
     boost::system::error_code ec;
@@ -351,8 +367,7 @@ int run(const options& o,
         path = (*found)->string();
       }
       auto server = std::make_shared<kt::char_device_server>(table);
-      auto first = kt::open_char_device(io.get_executor(), path);
-      katana::asio::co_spawn(io, serve_serial(server, path, log, stopping, std::move(first)),
+      katana::asio::co_spawn(io, serve_serial(server, path, log, stopping, open_port(path)),
                              katana::asio::detached);
       shutdown = [] {
       };
