@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <linux/nsfs.h>
+#include <optional>
 #include <sched.h>
 #include <string>
 #include <sys/ioctl.h>
@@ -290,6 +291,8 @@ TEST_CASE("PID 1's mounts", "[agent][init]") {
                                             "/sys/fs/cgroup"});
   CHECK(v2[2].fstype == "devtmpfs");
   CHECK(v2.back().fstype == "cgroup2");
+  CHECK(v2.back().data == "favordynmods");
+  CHECK(v2.back().fallback_data == std::optional<std::string>(""));
   const auto v1 = ag::init_mount_plan(ag::cgroup_layout::v1, ctrls);
   REQUIRE(v1.size() == 10);
   CHECK(v1[6].fstype == "tmpfs");
@@ -457,6 +460,42 @@ TEST_CASE("CopyFile stays below its root", "[agent][copy_file]") {
   REQUIRE(ag::copy_file(root, req((root / "link").string(), "y", 1, 0)));
   CHECK(!fs::exists(t.path / "outside" / "target"));
   CHECK(fs::is_regular_file(fs::symlink_status(root / "link")));
+}
+
+namespace {
+// Refuses mount options it does not know, as an older kernel does (EINVAL).
+struct picky_mounter {
+  std::vector<std::string> tried;
+  katana::status mount(const std::string&,
+                       const std::string&,
+                       const std::string&,
+                       unsigned long,
+                       const std::string& data) {
+    tried.push_back(data);
+    if (data == "favordynmods") {
+      return katana::fail(std::make_error_code(std::errc::invalid_argument), "mount cgroup2");
+    }
+    return {};
+  }
+  katana::status umount(const std::string&, int) { return {}; }
+};
+}  // namespace
+
+TEST_CASE("an init mount option the kernel refuses falls back", "[agent][init]") {
+  katana_test::temp_dir t;
+  const auto target = (t.path / "cgroup").string();
+  const katana::logging::logger log([](std::string_view) {});
+  picky_mounter m;
+  REQUIRE(ag::apply_init_mounts(m, {{"cgroup2", target, "cgroup2", 0, "favordynmods", false, ""}},
+                                log));
+  CHECK(m.tried == std::vector<std::string>{"favordynmods", ""});
+  // Without a fallback the refusal stands.
+  picky_mounter strict;
+  const auto r = ag::apply_init_mounts(
+      strict, {{"cgroup2", target, "cgroup2", 0, "favordynmods", false, std::nullopt}}, log);
+  REQUIRE_FALSE(r);
+  CHECK(r.error().code == std::errc::invalid_argument);
+  CHECK(strict.tried.size() == 1);
 }
 
 TEST_CASE("PID 1 gives its root a parent mount without copying it", "[agent][init]") {
