@@ -6,8 +6,7 @@
 //     decompressed with the matching tool until an ELF comes out (scripts/extract-vmlinux);
 //  4. the initrd: a newc cpio written here - sorted, owner 0, mtime 0, so the same inputs give
 //     the same bytes - holding /init (the static katana-agent), the guest's modules with their
-//     dependencies (signatures and module BTF stripped) and a modules.dep of just those, and
-//     /dev/console.
+//     dependencies (signatures stripped) and a modules.dep of just those, and /dev/console.
 #include "image_cmd.hpp"
 
 #include <algorithm>
@@ -431,13 +430,12 @@ status build(std::vector<std::string_view> args) {
       case 0:
         cpio.dir(name);
         break;
-      case 1: {
-        auto ko = std::string(katana::agent::strip_module_signature(KATANA_TRY(
-            read_file(mod_root / name.substr(name.find(version) + version.size() + 1)))));
-        (void)katana::agent::hide_module_btf(ko);
-        cpio.file(name, ko, 0644);
+      case 1:
+        cpio.file(name,
+                  std::string(katana::agent::strip_module_signature(KATANA_TRY(
+                      read_file(mod_root / name.substr(name.find(version) + version.size() + 1))))),
+                  0644);
         break;
-      }
       case 2:
         cpio.file(name, dep_text, 0644);
         break;

@@ -7,7 +7,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cstdint>
 #include <fcntl.h>
 #include <filesystem>
 #include <functional>
@@ -75,57 +74,6 @@ inline std::string_view strip_module_signature(std::string_view ko) noexcept {
     return ko;
   }
   return ko.substr(0, end - cut);
-}
-
-/// Unnames a module's ".BTF" section (BPF type information for the module's types) in place,
-/// so the kernel loads it as if built without module BTF; returns whether one was found.
-/// Other files (not little-endian ELF64, bad bounds) are left alone. The guest image drops
-/// it: the first module with BTF makes the kernel parse all of vmlinux's BTF, and each
-/// module's own is verified on load, ~27 ms for the guest's modules under TCG.
-inline bool hide_module_btf(std::string& ko) noexcept {
-  const auto get = [&](std::size_t off, std::size_t len) -> std::uint64_t {
-    std::uint64_t v = 0;
-    for (std::size_t i = len; i-- > 0;) {
-      v = (v << 8) | static_cast<unsigned char>(ko[off + i]);
-    }
-    return v;
-  };
-  constexpr std::size_t ehdr = 64;
-  constexpr std::size_t shdr = 64;
-  if (ko.size() < ehdr ||
-      ko.compare(0, 4,
-                 "\x7f"
-                 "ELF") != 0 ||
-      ko[4] != 2 || ko[5] != 1) {  // ELFCLASS64, ELFDATA2LSB
-    return false;
-  }
-  const auto shoff = get(0x28, 8);
-  const auto shentsize = get(0x3a, 2);
-  const auto shnum = get(0x3c, 2);
-  const auto shstrndx = get(0x3e, 2);
-  if (shentsize != shdr || shstrndx >= shnum || shoff > ko.size() ||
-      shnum > (ko.size() - shoff) / shdr) {
-    return false;
-  }
-  const auto strtab = shoff + shstrndx * shdr;
-  const auto str_off = get(strtab + 0x18, 8);
-  const auto str_size = get(strtab + 0x20, 8);
-  if (str_off > ko.size() || str_size > ko.size() - str_off) {
-    return false;
-  }
-  constexpr std::string_view btf = ".BTF";
-  for (std::uint64_t i = 1; i < shnum; ++i) {
-    const auto sh = shoff + i * shdr;
-    const auto name = get(sh, 4);
-    if (name + btf.size() < str_size && ko.compare(str_off + name, btf.size(), btf) == 0 &&
-        ko[str_off + name + btf.size()] == '\0') {
-      for (std::size_t b = 0; b < 4; ++b) {
-        ko[sh + b] = '\0';  // sh_name 0: the empty name
-      }
-      return true;
-    }
-  }
-  return false;
 }
 
 /// Whether /proc/filesystems (`listing`) has `fstype` ("nodev\tproc", "\text4").
