@@ -396,28 +396,37 @@ class basic_container {
     const auto hooks = spec.hooks.value_or(oci::hooks{});
     launch_callbacks cb;
     cb.join_cgroups = opt.join_cgroups;
-    cb.create_runtime = [&](int pid) -> katana::status {
-      s.pid = pid;
-      const oci::state st = oci_state(s, runtime_status::creating);
-      KATANA_TRY(run_hooks("prestart", hooks.prestart, st));
-      return run_hooks("createRuntime", hooks.create_runtime, st);
-    };
-    cb.hook_states = [&](int pid) -> result<std::vector<unique_fd>> {
-      s.pid = pid;
-      std::vector<unique_fd> fds;
-      fds.push_back(KATANA_TRY(hook_state_fd(oci_state(s, runtime_status::creating))));
-      fds.push_back(KATANA_TRY(hook_state_fd(oci_state(s, runtime_status::created))));
-      if (listener) {
-        const std::string metadata =
-            spec.linux_ ? spec.linux_->seccomp->listener_metadata : std::string{};
-        fds.push_back(KATANA_TRY(memfd_with(
-            "katana-seccomp-state",
-            str_cat("{\"ociVersion\":\"", oci::spec_version, "\",\"fds\":[\"seccompFd\"],\"pid\":",
-                    pid, ",\"metadata\":", json_quote(metadata),
-                    ",\"state\":", oci::to_json(oci_state(s, runtime_status::creating)), "}"))));
-      }
-      return fds;
-    };
+    if (!hooks.prestart.empty() || !hooks.create_runtime.empty()) {
+      cb.create_runtime = [&](int pid) -> katana::status {
+        s.pid = pid;
+        const oci::state st = oci_state(s, runtime_status::creating);
+        KATANA_TRY(run_hooks("prestart", hooks.prestart, st));
+        return run_hooks("createRuntime", hooks.create_runtime, st);
+      };
+    }
+    // The init reads the states by position, and only for its own hooks or a seccomp listener:
+    // without them, no JSON and no memfds.
+    const bool init_needs_states =
+        !hooks.create_container.empty() || !hooks.start_container.empty() || listener;
+    if (init_needs_states) {
+      cb.hook_states = [&](int pid) -> result<std::vector<unique_fd>> {
+        s.pid = pid;
+        std::vector<unique_fd> fds;
+        fds.push_back(KATANA_TRY(hook_state_fd(oci_state(s, runtime_status::creating))));
+        fds.push_back(KATANA_TRY(hook_state_fd(oci_state(s, runtime_status::created))));
+        if (listener) {
+          const std::string metadata =
+              spec.linux_ ? spec.linux_->seccomp->listener_metadata : std::string{};
+          fds.push_back(KATANA_TRY(memfd_with(
+              "katana-seccomp-state",
+              str_cat("{\"ociVersion\":\"", oci::spec_version,
+                      "\",\"fds\":[\"seccompFd\"],\"pid\":", pid,
+                      ",\"metadata\":", json_quote(metadata),
+                      ",\"state\":", oci::to_json(oci_state(s, runtime_status::creating)), "}"))));
+        }
+        return fds;
+      };
+    }
     S sys{};
     c.process_ = KATANA_TRY(launch(*prepared, sys, cb));
     s.pid = c.process_.pid;

@@ -56,6 +56,64 @@ task<result<Resp>> unary_call(basic_client<Stream>& client,
   co_return resp;
 }
 
+namespace detail {
+
+using erased_call = task<result<std::string>> (*)(void* impl, server_context&, std::string);
+
+// Every method's handler is this one wrapper type around a function pointer, and registration
+// is one out-of-line function: a guest under TCG translates the registration code once instead
+// of once per method (about 900 blocks, ~10 ms, for the agent's 50 methods).
+[[gnu::noinline]] inline void add_erased(service_table& table,
+                                         std::string_view service,
+                                         std::string_view method,
+                                         std::shared_ptr<void> impl,
+                                         erased_call call) {
+  table.add(std::string(service), std::string(method),
+            [impl = std::move(impl), call](server_context& ctx, std::string payload) {
+              return call(impl.get(), ctx, std::move(payload));
+            });
+}
+
+[[gnu::noinline]] inline void add_unimplemented(service_table& table,
+                                                std::string_view service,
+                                                std::string_view method) {
+  table.add(std::string(service), std::string(method),
+            [](server_context& ctx, std::string) -> task<result<std::string>> {
+              co_return fail(make_error_code(code::unimplemented),
+                             str_cat(ctx.service, "/", ctx.method, " is not implemented"));
+            });
+}
+
+template <message Req, message Resp, class Impl, class Call>
+task<result<std::string>> call_typed(Impl& impl,
+                                     Call call,
+                                     server_context& ctx,
+                                     std::string payload) {
+  Req req;
+  if (!req.ParseFromString(payload)) {
+    co_return fail(make_error_code(code::invalid_argument),
+                   str_cat(ctx.service, "/", ctx.method, ": request is not a valid message"));
+  }
+  auto resp = co_await call(impl, ctx, req);
+  if (!resp) {
+    co_return unexpected<error>(std::move(resp).error());
+  }
+  std::string out;
+  if (!resp->SerializeToString(&out)) {
+    co_return fail(make_error_code(code::internal),
+                   str_cat(ctx.service, "/", ctx.method, ": cannot serialize the response"));
+  }
+  co_return out;
+}
+
+// For a stateless Call (what the generated bindings pass): rebuilt from its type.
+template <message Req, message Resp, class Impl, class Call>
+task<result<std::string>> call_stateless(void* impl, server_context& ctx, std::string payload) {
+  return call_typed<Req, Resp>(*static_cast<Impl*>(impl), Call{}, ctx, std::move(payload));
+}
+
+}  // namespace detail
+
 /// Registers Impl's handler for one method when `call(impl, ctx, req)` is well-formed (it
 /// returns task<result<Resp>>); otherwise the method answers UNIMPLEMENTED.
 template <message Req, message Resp, class Impl, class Call>
@@ -68,33 +126,18 @@ void register_method(service_table& table,
     using returned = std::invoke_result_t<Call, Impl&, server_context&, const Req&>;
     static_assert(std::is_same_v<returned, task<result<Resp>>>,
                   "a ttrpc method handler must return katana::task<katana::result<Response>>");
-    table.add(std::string(service), std::string(method),
-              [impl = std::move(impl), call = std::move(call)](
-                  server_context& ctx, std::string payload) -> task<result<std::string>> {
-                Req req;
-                if (!req.ParseFromString(payload)) {
-                  co_return fail(
-                      make_error_code(code::invalid_argument),
-                      str_cat(ctx.service, "/", ctx.method, ": request is not a valid message"));
-                }
-                auto resp = co_await call(*impl, ctx, req);
-                if (!resp) {
-                  co_return unexpected<error>(std::move(resp).error());
-                }
-                std::string out;
-                if (!resp->SerializeToString(&out)) {
-                  co_return fail(
-                      make_error_code(code::internal),
-                      str_cat(ctx.service, "/", ctx.method, ": cannot serialize the response"));
-                }
-                co_return out;
-              });
+    if constexpr (std::is_empty_v<Call> && std::is_default_constructible_v<Call>) {
+      detail::add_erased(table, service, method, std::move(impl),
+                         &detail::call_stateless<Req, Resp, Impl, Call>);
+    } else {
+      table.add(std::string(service), std::string(method),
+                [impl = std::move(impl), call = std::move(call)](server_context& ctx,
+                                                                 std::string payload) {
+                  return detail::call_typed<Req, Resp>(*impl, call, ctx, std::move(payload));
+                });
+    }
   } else {
-    table.add(std::string(service), std::string(method),
-              [](server_context& ctx, std::string) -> task<result<std::string>> {
-                co_return fail(make_error_code(code::unimplemented),
-                               str_cat(ctx.service, "/", ctx.method, " is not implemented"));
-              });
+    detail::add_unimplemented(table, service, method);
   }
 }
 
