@@ -301,7 +301,7 @@ class basic_agent {
     }
     unmount.release();
     remove_bundle.release();
-    ::malloc_trim(0);  // the engine's setup buffers (the init's config) go back to the guest
+    trim_soon();  // the engine's setup buffers (the init's config) go back to the guest
     log_.info("container created", {{"container", id}, {"pid", pid}});
     co_return status{};
   }
@@ -371,7 +371,7 @@ class basic_agent {
     std::error_code ec;
     std::filesystem::remove_all(c->bundle, ec);
     containers_.erase(id);
-    ::malloc_trim(0);  // the container's buffers go back to the guest
+    trim_soon();  // the container's buffers go back to the guest
     log_.info("container removed", {{"container", id}});
     if (!r) {
       co_return unexpected<error>(std::move(r).error().wrap(str_cat("container ", id)));
@@ -813,7 +813,22 @@ class basic_agent {
     }
   }
 
+  // malloc_trim walks every arena and unmaps its free pages: a second after the last request
+  // that freed much, not before its reply (under TCG that is ~2 ms of kernel code run once).
+  void trim_soon() {
+    if (!trim_timer_) {
+      trim_timer_ = std::make_shared<asio::steady_timer>(ex_);
+    }
+    trim_timer_->expires_after(std::chrono::seconds(1));  // cancels the pending wait
+    trim_timer_->async_wait([](boost::system::error_code ec) {
+      if (!ec) {
+        ::malloc_trim(0);
+      }
+    });
+  }
+
   asio::any_io_executor ex_;
+  std::shared_ptr<asio::steady_timer> trim_timer_;
   Engine engine_;
   agent_options opts_;
   Mounter mounter_;

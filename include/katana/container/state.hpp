@@ -21,6 +21,7 @@
 
 #include <katana/config.hpp>
 #include <katana/core/error.hpp>
+#include <katana/core/rfc3339.hpp>
 #include <katana/core/str_cat.hpp>
 #include <katana/oci/detail/read_file.hpp>
 #include <katana/oci/spec.hpp>
@@ -88,18 +89,7 @@ inline std::filesystem::path exec_fifo_path(const std::filesystem::path& dir) {
   return dir / exec_fifo_name;
 }
 
-/// Now, as RFC 3339 with nanoseconds ("2024-05-01T12:00:00.123456789Z").
-inline std::string rfc3339_now() {
-  timespec ts{};
-  ::clock_gettime(CLOCK_REALTIME, &ts);
-  tm t{};
-  ::gmtime_r(&ts.tv_sec, &t);
-  char buf[64];
-  const auto n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &t);
-  char frac[16];
-  std::snprintf(frac, sizeof frac, ".%09ldZ", ts.tv_nsec);
-  return std::string(buf, n) + frac;
-}
+using katana::rfc3339_now;
 
 /// The fields of /proc/<pid>/stat after the command name.
 struct proc_stat {

@@ -32,6 +32,7 @@
 
 #include <katana/config.hpp>
 #include <katana/core/error.hpp>
+#include <katana/core/rfc3339.hpp>
 #include <katana/core/try.hpp>
 #include <katana/core/unique_fd.hpp>
 
@@ -268,14 +269,7 @@ inline void append_field(std::string& out, std::string_view key, const value& v,
 inline void append_time(std::string& out) {
   timespec ts{};
   ::clock_gettime(CLOCK_REALTIME, &ts);
-  tm t{};
-  ::gmtime_r(&ts.tv_sec, &t);
-  char buf[48];
-  const auto n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &t);
-  out.append(buf, n);
-  char frac[16];
-  const auto len = std::snprintf(frac, sizeof frac, ".%09ldZ", ts.tv_nsec);
-  out.append(frac, static_cast<std::size_t>(len));
+  append_rfc3339(out, ts.tv_sec, ts.tv_nsec);
 }
 
 inline void write_all(int fd, std::string_view s) noexcept {

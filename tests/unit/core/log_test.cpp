@@ -168,3 +168,38 @@ TEST_CASE("opening a log file in a missing directory is an error, not a crash", 
           "log: open /nonexistent/dir/katana.log: No such file or directory");
   REQUIRE_FALSE(lg_ns::logger::open({.levels = "verbose"}));
 }
+
+TEST_CASE("log times are RFC 3339 UTC, as gmtime_r and strftime would print them", "[core][log]") {
+  const auto expected = [](std::int64_t sec, long nsec) {
+    const auto t = static_cast<time_t>(sec);
+    tm parts{};
+    ::gmtime_r(&t, &parts);
+    char buf[64];
+    const auto n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &parts);
+    char frac[16];
+    std::snprintf(frac, sizeof frac, ".%09ldZ", nsec);
+    return std::string(buf, n) + frac;
+  };
+  // Epoch, leap days, century rules (2000 leaps, 2100 does not), year ends, before 1970.
+  const std::int64_t samples[] = {0,           59,         86399,        86400,      951782400,
+                                  951868799,   951868800,  978307199,    4107542399, 4107542400,
+                                  4102444800,  1795440540, 253402300799, -1,         -86401,
+                                  -2208988800, 1709164800};
+  for (const auto sec : samples) {
+    for (const long nsec : {0L, 1L, 999999999L, 8445644L}) {
+      std::string got;
+      katana::append_rfc3339(got, sec, nsec);
+      INFO(sec << " " << nsec);
+      CHECK(got == expected(sec, nsec));
+    }
+  }
+  // And a sweep over every day of 1969..2401 at a time of day that changes with the day.
+  for (std::int64_t day = -365; day < 157000; day += 1) {
+    const std::int64_t sec = day * 86400 + (day * 7919) % 86400;
+    std::string got;
+    katana::append_rfc3339(got, sec, 5);
+    if (got != expected(sec, 5)) {
+      FAIL("day " << day << ": " << got << " != " << expected(sec, 5));
+    }
+  }
+}
