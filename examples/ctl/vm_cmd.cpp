@@ -6,15 +6,19 @@
 #include "vm_cmd.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <sys/random.h>
 #include <sys/resource.h>
+#include <system_error>
 #include <thread>
 #include <unistd.h>
 
@@ -45,7 +49,8 @@ const std::string_view vm_usage = R"(
                                         exit code (--shared-fs overrides the configuration's
                                         shared_fs; --keep keeps the sandbox directory; --timing
                                         reports the phases, the sandbox cgroup (kata_<id>, QEMU's
-                                        pid) and the max RSS of QEMU and katana-ctl)
+                                        pid) and the max RSS of QEMU and katana-ctl, from
+                                        KATANA_TIMING_START_NS (CLOCK_REALTIME ns) if set)
   vm cmdline --dir DIR [--config F]     print the QEMU command line of a sandbox in DIR, one
                                         argument per line (nothing is started)
   vm template init|status|destroy [--config F]
@@ -65,6 +70,29 @@ using katana::status;
 using katana::str_cat;
 using katana::task;
 using namespace std::chrono_literals;
+
+/// Where --timing counts from: now, or the launch the caller recorded in
+/// KATANA_TIMING_START_NS (CLOCK_REALTIME ns; bench/boot sets it, so katana-ctl's own exec
+/// and start-up count as they do for the bare QEMU it is compared with).
+std::chrono::steady_clock::time_point timing_start() {
+  const auto now = std::chrono::steady_clock::now();
+  const char* env = std::getenv("KATANA_TIMING_START_NS");
+  if (env == nullptr) {
+    return now;
+  }
+  std::int64_t start_ns = 0;
+  const std::string_view text(env);
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), start_ns);
+  const auto real_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                           std::chrono::system_clock::now().time_since_epoch())
+                           .count();
+  if (ec != std::errc{} || end != text.data() + text.size() || start_ns > real_ns ||
+      real_ns - start_ns > 60'000'000'000) {
+    std::fprintf(stderr, "vm: ignoring KATANA_TIMING_START_NS=\"%s\" (not a recent time)\n", env);
+    return now;
+  }
+  return now - std::chrono::nanoseconds(real_ns - start_ns);
+}
 
 double since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -484,7 +512,7 @@ katana::result<int> vm_command(std::vector<std::string_view> args) {
   if (rootfs.empty() || cmd.empty()) {
     return fail(errc::invalid_argument, "vm run needs --rootfs DIR and -- CMD");
   }
-  const auto t0 = std::chrono::steady_clock::now();
+  const auto t0 = timing_start();
   // What a killed katana-ctl left behind (directory, mounts, cgroup) goes first.
   const auto stale = katana::sandbox::reap_stale("/run/katana/vm", [](const std::string& id) {
     // QEMU died with its katana-ctl, but may still be on its way out: wait longer.

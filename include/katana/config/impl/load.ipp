@@ -46,16 +46,28 @@ struct toml_document {
 /// A table's entries in file order (toml11 keeps them in an unordered_map).
 inline std::vector<std::pair<const std::string*, const toml::value*>> in_file_order(
     const toml::value& table) {
-  std::vector<std::pair<const std::string*, const toml::value*>> out;
+  // Each place is computed once: toml11 counts the lines from the top of the file for every
+  // location(), and calling it inside the comparison made loading the default file ~5 ms.
+  struct entry {
+    std::size_t line;
+    std::size_t column;
+    const std::string* key;
+    const toml::value* value;
+  };
+  std::vector<entry> places;
+  places.reserve(table.as_table().size());
   for (const auto& [k, v] : table.as_table()) {
-    out.emplace_back(&k, &v);
+    const auto loc = v.location();
+    places.push_back({loc.line(), loc.column(), &k, &v});
   }
-  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
-    const auto la = a.second->location();
-    const auto lb = b.second->location();
-    return std::tuple(la.line(), la.column(), *a.first) <
-           std::tuple(lb.line(), lb.column(), *b.first);
+  std::sort(places.begin(), places.end(), [](const entry& a, const entry& b) {
+    return std::tie(a.line, a.column, *a.key) < std::tie(b.line, b.column, *b.key);
   });
+  std::vector<std::pair<const std::string*, const toml::value*>> out;
+  out.reserve(places.size());
+  for (const auto& e : places) {
+    out.emplace_back(e.key, e.value);
+  }
   return out;
 }
 
