@@ -481,12 +481,21 @@ TEST_CASE("the sandbox's IPC and UTS namespaces: one thread, both persisted", "[
   const auto ipc_path = t.path / "ns" / "ipc";
   const auto uts_path = t.path / "ns" / "uts";
   struct stat own_ipc {};
-  REQUIRE(::stat("/proc/self/ns/ipc", &own_ipc) == 0);
+  struct stat own_uts {};
+  REQUIRE(::stat("/proc/thread-self/ns/ipc", &own_ipc) == 0);
+  REQUIRE(::stat("/proc/thread-self/ns/uts", &own_uts) == 0);
   {
     auto ns = ag::persistent_ns::create_together({req{"ipc", ipc_path}, req{"uts", uts_path}},
                                                  "katana-test-host");
     REQUIRE(ns);
     REQUIRE(ns->size() == 2);
+    // The calling thread is back in its own namespaces.
+    struct stat now_ipc {};
+    struct stat now_uts {};
+    REQUIRE(::stat("/proc/thread-self/ns/ipc", &now_ipc) == 0);
+    REQUIRE(::stat("/proc/thread-self/ns/uts", &now_uts) == 0);
+    CHECK(now_ipc.st_ino == own_ipc.st_ino);
+    CHECK(now_uts.st_ino == own_uts.st_ino);
     const katana::unique_fd ipc(::open(ipc_path.c_str(), O_RDONLY | O_CLOEXEC));
     const katana::unique_fd uts(::open(uts_path.c_str(), O_RDONLY | O_CLOEXEC));
     REQUIRE(ipc);
