@@ -235,6 +235,7 @@ int run(const options& o,
         ag::agent_config cfg,
         katana::logging::logger root,
         bool init_mode,
+        std::shared_ptr<ag::module_loader> loader,
         Engine engine) {
   katana::asio::io_context io;
   const auto log = root.component("agent");
@@ -249,18 +250,14 @@ int run(const options& o,
     ao.allow_guest_changes = true;
   }
   ao.log = root;
-  std::shared_ptr<ag::module_loader> loader;
-  if (init_mode) {
-    if (auto idx = ag::module_index::load(ag::default_modules_dir())) {
-      loader = std::make_shared<ag::module_loader>(std::move(*idx));
-      ao.load_module = [loader](const ag::kernel_module& m) -> status {
-        std::string params;
-        for (const auto& p : m.parameters) {
-          params += (params.empty() ? "" : " ") + p;
-        }
-        return loader->load(m.name, params);
-      };
-    }
+  if (loader) {
+    ao.load_module = [loader](const ag::kernel_module& m) -> status {
+      std::string params;
+      for (const auto& p : m.parameters) {
+        params += (params.empty() ? "" : " ") + p;
+      }
+      return loader->load(m.name, params);
+    };
   }
   ao.on_destroy = [&io, init_mode, exit = o.exit_on_destroy, log, stopping] {
     if (!init_mode && !exit) {
@@ -452,8 +449,10 @@ int real_main(std::span<char*> argv) {
       return 1;
     }
   }
+  // agent.modules, or (not given) every module the initrd's modules.dep lists; the same loader
+  // serves later requests (CreateSandbox, filesystems).
+  std::shared_ptr<ag::module_loader> loader;
   if (init_mode) {
-    // agent.modules, or (not given) every module the initrd's modules.dep lists.
     auto idx = ag::module_index::load(ag::default_modules_dir());
     if (!idx) {
       if (cfg.modules_given) {
@@ -461,14 +460,14 @@ int real_main(std::span<char*> argv) {
       }
     } else {
       const auto wanted = cfg.modules_given ? cfg.modules : idx->names();
-      ag::module_loader loader(std::move(*idx));
+      loader = std::make_shared<ag::module_loader>(std::move(*idx));
       const auto t0 = std::chrono::steady_clock::now();
       for (const auto& m : wanted) {
-        if (auto r = loader.load(m); !r) {
+        if (auto r = loader->load(m); !r) {
           log.error("load module", {{"module", m}, {"error", r.error()}});
         }
       }
-      log.info("modules loaded", {{"count", loader.loaded().size()},
+      log.info("modules loaded", {{"count", loader->loaded().size()},
                                   {"ms", std::chrono::duration_cast<std::chrono::milliseconds>(
                                              std::chrono::steady_clock::now() - t0)
                                              .count()}});
@@ -482,7 +481,7 @@ int real_main(std::span<char*> argv) {
   if (o->engine == "process") {
 #if KATANA_AGENT_PROCESS_ENGINE
     log.warn("engine \"process\": containers are plain host processes, without isolation");
-    return run(*o, cfg, *root, init_mode, katana::testing::fake_engine{});
+    return run(*o, cfg, *root, init_mode, loader, katana::testing::fake_engine{});
 #else
     log.fatal("engine \"process\" is not built into this agent (KATANA_AGENT_PROCESS_ENGINE)");
     return 2;
@@ -495,7 +494,7 @@ int real_main(std::span<char*> argv) {
     sel.log = root->component("cgroup");
     cg = ag::make_cgroup_ops(std::move(sel));
   }
-  return run(*o, cfg, *root, init_mode,
+  return run(*o, cfg, *root, init_mode, std::move(loader),
              ag::katana_engine{root->component("engine"), std::move(cg)});
 }
 

@@ -26,6 +26,8 @@
 
 #include <katana/agent/copy_file.hpp>
 #include <katana/config/load.hpp>
+#include <katana/config/validate.hpp>
+#include <katana/hypervisor/host.hpp>
 #include <katana/oci/default_spec.hpp>
 #include <katana/sandbox/guest_spec.hpp>
 #include <katana/sandbox/host_cgroup.hpp>
@@ -251,6 +253,14 @@ result<katana::config::hypervisor_config> load_hypervisor(
   if (h == nullptr) {
     return fail(errc::invalid_config, "no hypervisor selected");
   }
+  // As Kata's runtime does before it uses a configuration: fit it to this host, then check it.
+  const auto host = katana::hypervisor::detect_host();
+  KATANA_TRY(katana::config::adjust(loaded.config, host, loaded.notes), "configuration");
+  KATANA_TRY(katana::config::validate(loaded.config, host), "configuration");
+  for (const auto& n : loaded.notes) {
+    std::fprintf(stderr, "vm: configuration: %s\n", n.c_str());
+  }
+  h = loaded.config.hypervisor();
   *agent = loaded.config.agent;
   if (runtime != nullptr) {
     *runtime = loaded.config.runtime;

@@ -276,6 +276,13 @@ inline status adjust(configuration& cfg, const host_info& host, warnings& notes)
   for (auto& [kind, h] : cfg.hypervisors) {
     KATANA_TRY(detail::adjust_hypervisor(h, kind, host, notes));
   }
+  // Kata's runtime, when its VM cache server cannot be reached, warns and boots without it.
+  if (cfg.factory.vm_cache_number > 0) {
+    notes.push_back(str_cat("factory.vm_cache_number: ", cfg.factory.vm_cache_number,
+                            " -> 0 (katana has no VM cache server; sandboxes boot, or start from "
+                            "the VM template with enable_template)"));
+    cfg.factory.vm_cache_number = 0;
+  }
   return {};
 }
 

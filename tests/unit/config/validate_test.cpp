@@ -154,6 +154,21 @@ TEST_CASE("bridges are capped at 5; virtio-blk becomes virtio-blk-ccw on s390x",
   CHECK(adjusted(unset, x86_host()).machine_type == "q35");
 }
 
+TEST_CASE("a VM cache is turned off with a note, as Kata does without its cache server",
+          "[config][adjust]") {
+  auto c = with_qemu();
+  c.factory.vm_cache_number = 3;
+  config::warnings notes;
+  REQUIRE(config::adjust(c, x86_host(), notes));
+  CHECK(c.factory.vm_cache_number == 0);
+  REQUIRE(notes.size() == 1);
+  CHECK(notes[0].find("factory.vm_cache_number: 3 -> 0") == 0);
+  CHECK(config::validate(c, x86_host()));
+  notes.clear();
+  REQUIRE(config::adjust(c, x86_host(), notes));
+  CHECK(notes.empty());
+}
+
 TEST_CASE("validation: a valid configuration passes", "[config][validate]") {
   auto c = with_qemu();
   config::warnings notes;
