@@ -405,7 +405,7 @@ int real_main(std::span<char*> argv) {
     // On the initramfs itself containers could not pivot_root: give "/" a parent mount.
     if (ag::root_may_be_initramfs()) {
       if (auto r = ag::rebind_root(); !r) {
-        boot_log.error("switch_root", {{"error", r.error()}});
+        boot_log.error("rebind root", {{"error", r.error()}});
       }
     }
   }
