@@ -26,6 +26,7 @@
 #include <katana/cgroup/noop.hpp>
 #include <katana/config.hpp>
 #include <katana/core/error.hpp>
+#include <katana/core/remove_tree.hpp>
 #include <katana/core/scope_exit.hpp>
 #include <katana/core/str_cat.hpp>
 #include <katana/core/try.hpp>
@@ -232,9 +233,10 @@ class basic_sandbox {
     auto a = hv_.stop();
     auto b = fs_.cleanup();
     auto c = cg_.remove();
-    std::error_code ec;
+    status d;
     if (!keep_dir_) {
-      std::filesystem::remove_all(cfg_.dir, ec);
+      // Not remove_all: a share that did not unmount would lead it into the user's rootfs.
+      d = remove_tree(cfg_.dir);
     } else {
       std::ofstream(cfg_.dir / kept_marker_name);  // torn down: not for reap_stale
     }
@@ -245,7 +247,10 @@ class basic_sandbox {
     if (!b) {
       return b;
     }
-    return c;
+    if (!c) {
+      return c;
+    }
+    return d;
   }
 
   [[nodiscard]] std::string agent_address() const { return hv_.agent_address(); }

@@ -23,6 +23,7 @@
 #include <katana/cgroup/mountinfo.hpp>
 #include <katana/config.hpp>
 #include <katana/core/error.hpp>
+#include <katana/core/remove_tree.hpp>
 #include <katana/core/str_cat.hpp>
 #include <katana/core/try.hpp>
 #include <katana/core/unique_fd.hpp>
@@ -152,9 +153,8 @@ inline reaped reap_stale(const std::filesystem::path& root,
       continue;
     }
     lock.release();
-    std::filesystem::remove_all(it->path(), sec);
-    if (sec) {
-      fail_with(fail(sec, "remove " + it->path().native()).error());
+    if (auto r = remove_tree(it->path()); !r) {
+      fail_with(std::move(r).error());
       continue;
     }
     out.ids.push_back(id);

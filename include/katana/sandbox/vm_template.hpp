@@ -16,6 +16,7 @@
 
 #include <katana/config.hpp>
 #include <katana/core/error.hpp>
+#include <katana/core/remove_tree.hpp>
 #include <katana/core/str_cat.hpp>
 #include <katana/core/try.hpp>
 #include <katana/hypervisor/concepts.hpp>
@@ -83,7 +84,7 @@ inline void remove_template(const std::filesystem::path& dir) {
   for (const char* f : {"state", "state.part", "memory", "fingerprint"}) {
     std::filesystem::remove(dir / f, ec);
   }
-  std::filesystem::remove_all(dir / "shared", ec);
+  (void)remove_tree(dir / "shared");
 }
 
 /// Makes the template in `dir` for `base` unless a matching one is there; true when it made
