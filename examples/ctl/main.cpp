@@ -42,9 +42,10 @@ commands:
 
 struct args {
   std::vector<std::string_view> rest;
-  // Takes "--name VALUE" or "--name=VALUE" out of rest.
+  // Takes "--name VALUE" or "--name=VALUE" out of rest; what follows "--" (a container's
+  // command line) is not looked at.
   result<std::string> option(std::string_view name, std::string fallback) {
-    for (std::size_t i = 0; i < rest.size(); ++i) {
+    for (std::size_t i = 0; i < rest.size() && rest[i] != "--"; ++i) {
       const auto a = rest[i];
       if (a == name) {
         if (i + 1 >= rest.size()) {
@@ -64,7 +65,7 @@ struct args {
     return fallback;
   }
   bool flag(std::string_view name) {
-    for (auto it = rest.begin(); it != rest.end(); ++it) {
+    for (auto it = rest.begin(); it != rest.end() && *it != "--"; ++it) {
       if (*it == name) {
         rest.erase(it);
         return true;

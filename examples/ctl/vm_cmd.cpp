@@ -8,11 +8,14 @@
 #include <algorithm>
 #include <charconv>
 #include <chrono>
+#include <csignal>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -22,11 +25,14 @@
 #include <thread>
 #include <unistd.h>
 
+#include <boost/asio/detached.hpp>
 #include <boost/asio/redirect_error.hpp>
+#include <boost/asio/signal_set.hpp>
 
 #include <katana/agent/copy_file.hpp>
 #include <katana/config/load.hpp>
 #include <katana/config/validate.hpp>
+#include <katana/core/scope_exit.hpp>
 #include <katana/hypervisor/host.hpp>
 #include <katana/oci/default_spec.hpp>
 #include <katana/sandbox/guest_spec.hpp>
@@ -52,7 +58,9 @@ const std::string_view vm_usage = R"(
                                         shared_fs; --keep keeps the sandbox directory; --timing
                                         reports the phases, the sandbox cgroup (kata_<id>, QEMU's
                                         pid) and the max RSS of QEMU and katana-ctl, from
-                                        KATANA_TIMING_START_NS (CLOCK_REALTIME ns) if set)
+                                        KATANA_TIMING_START_NS (CLOCK_REALTIME ns) if set).
+                                        SIGINT, SIGTERM, SIGHUP go to the container; a second
+                                        one tears the sandbox down (exit 128 + signal)
   vm cmdline --dir DIR [--config F]     print the QEMU command line of a sandbox in DIR, one
                                         argument per line (nothing is started)
   vm template init|status|destroy [--config F]
@@ -112,6 +120,15 @@ task<void> pump(Read read, std::FILE* out) {
   }
 }
 
+/// A signal to katana-ctl before the container runs abandons the run (the sandbox is torn
+/// down); while it runs, the first one goes to the container, as docker's sig-proxy does, and
+/// a second one tears down without waiting for it.
+struct signal_relay {
+  std::function<void(int)> forward;  // set while the container runs
+  int forwarded = 0;
+  int abandoned = 0;  // the signal that ended the run
+};
+
 task<result<int>> converse(kt::unix_socket sock,
                            std::string sid,
                            std::string cid,
@@ -119,8 +136,12 @@ task<result<int>> converse(kt::unix_socket sock,
                            katana::sharedfs::guest_mount share,
                            bool timing,
                            bool from_template,
-                           std::chrono::steady_clock::time_point t0) {
-  grpc::agent_service_client<kt::unix_socket> agent{kt::unix_client(std::move(sock))};
+                           std::chrono::steady_clock::time_point t0,
+                           std::chrono::seconds create_timeout,
+                           signal_relay& relay) {
+  // Shared with the output pumps and the signal relay, which can outlive this frame.
+  auto agent = std::make_shared<grpc::agent_service_client<kt::unix_socket>>(
+      kt::unix_client(std::move(sock)));
   const auto opts = [](auto t) {
     kt::call_options o;
     o.timeout = t;
@@ -132,7 +153,7 @@ task<result<int>> converse(kt::unix_socket sock,
     grpc::SetGuestDateTimeRequest dt;
     dt.set_sec(std::chrono::duration_cast<std::chrono::seconds>(now).count());
     dt.set_usec(std::chrono::duration_cast<std::chrono::microseconds>(now).count() % 1000000);
-    auto r_time = co_await agent.set_guest_date_time(dt, opts(10s));
+    auto r_time = co_await agent->set_guest_date_time(dt, opts(10s));
     if (!r_time) {
       co_return katana::unexpected<katana::error>(r_time.error().wrap("vm run: clone"));
     }
@@ -142,7 +163,7 @@ task<result<int>> converse(kt::unix_socket sock,
     }
     grpc::ReseedRandomDevRequest rs;
     rs.set_data(seed);
-    auto r_seed = co_await agent.reseed_random_dev(rs, opts(10s));
+    auto r_seed = co_await agent->reseed_random_dev(rs, opts(10s));
     if (!r_seed) {
       co_return katana::unexpected<katana::error>(r_seed.error().wrap("vm run: clone"));
     }
@@ -158,7 +179,7 @@ task<result<int>> converse(kt::unix_socket sock,
     st->add_options(o);
   }
   st->set_mount_point(share.mount_point);
-  auto r_create_sandbox = co_await agent.create_sandbox(cs, opts(90s));
+  auto r_create_sandbox = co_await agent->create_sandbox(cs, opts(90s));
   if (!r_create_sandbox) {
     co_return katana::unexpected<katana::error>(r_create_sandbox.error());
   }
@@ -169,20 +190,35 @@ task<result<int>> converse(kt::unix_socket sock,
   cc.set_container_id(cid);
   cc.set_exec_id(cid);
   *cc.mutable_oci() = katana::agent::convert::to_pb(spec);
-  auto r_create_container = co_await agent.create_container(cc, opts(60s));
+  auto r_create_container = co_await agent->create_container(cc, opts(create_timeout));
   if (!r_create_container) {
     co_return katana::unexpected<katana::error>(r_create_container.error());
   }
   grpc::StartContainerRequest sc;
   sc.set_container_id(cid);
-  auto r_start_container = co_await agent.start_container(sc, opts(60s));
+  auto r_start_container = co_await agent->start_container(sc, opts(60s));
   if (!r_start_container) {
     co_return katana::unexpected<katana::error>(r_start_container.error());
   }
 
   auto ex = co_await katana::asio::this_coro::executor;
-  const auto reader = [&agent, cid](bool err) {
-    return [&agent, cid, err]() -> task<result<grpc::ReadStreamResponse>> {
+  relay.forward = [agent, cid, ex](int sig) {
+    katana::asio::co_spawn(
+        ex,
+        [agent, cid, sig]() -> task<void> {
+          grpc::SignalProcessRequest r;
+          r.set_container_id(cid);
+          r.set_exec_id(cid);
+          r.set_signal(static_cast<std::uint32_t>(sig));
+          kt::call_options o;
+          o.timeout = 5s;
+          (void)co_await agent->signal_process(r, std::move(o));
+        },
+        katana::asio::detached);
+  };
+  const katana::scope_exit stop_relaying([&relay] { relay.forward = nullptr; });
+  const auto reader = [agent, cid](bool err) {
+    return [agent, cid, err]() -> task<result<grpc::ReadStreamResponse>> {
       grpc::ReadStreamRequest r;
       r.set_container_id(cid);
       r.set_exec_id(cid);
@@ -190,9 +226,9 @@ task<result<int>> converse(kt::unix_socket sock,
       // Not `err ? co_await a : co_await b`: GCC 12 destroys both results of a conditional
       // co_await (double free).
       if (err) {
-        co_return co_await agent.read_stderr(r);
+        co_return co_await agent->read_stderr(r);
       }
-      co_return co_await agent.read_stdout(r);
+      co_return co_await agent->read_stdout(r);
     };
   };
   // Both readers end at EOF on the process's output; the timer is woken when they have.
@@ -208,7 +244,7 @@ task<result<int>> converse(kt::unix_socket sock,
   grpc::WaitProcessRequest wp;
   wp.set_container_id(cid);
   wp.set_exec_id(cid);
-  auto wr = co_await agent.wait_process(wp);
+  auto wr = co_await agent->wait_process(wp);
   if (!wr) {
     co_return katana::unexpected<katana::error>(wr.error());
   }
@@ -223,7 +259,7 @@ task<result<int>> converse(kt::unix_socket sock,
     std::fprintf(stderr, "vm: container exited (%d) at %.3f s\n", w.status(), since(t0));
   }
   grpc::DestroySandboxRequest ds;
-  (void)co_await agent.destroy_sandbox(ds, opts(10s));
+  (void)co_await agent->destroy_sandbox(ds, opts(10s));
   co_return static_cast<int>(w.status());
 }
 
@@ -249,9 +285,11 @@ result<katana::config::hypervisor_config> load_hypervisor(
     lo.path = config_file;
   }
   auto loaded = KATANA_TRY(katana::config::load(lo));
-  const auto* h = loaded.config.hypervisor();
-  if (h == nullptr) {
-    return fail(errc::invalid_config, "no hypervisor selected");
+  const auto kind = KATANA_TRY(loaded.config.selected_hypervisor(), "configuration");
+  if (kind != "qemu") {
+    return fail(errc::unsupported,
+                str_cat("configuration: [hypervisor.", kind,
+                        "] is selected; katana-ctl vm drives QEMU only ([hypervisor.qemu])"));
   }
   // As Kata's runtime does before it uses a configuration: fit it to this host, then check it.
   const auto host = katana::hypervisor::detect_host();
@@ -260,7 +298,7 @@ result<katana::config::hypervisor_config> load_hypervisor(
   for (const auto& n : loaded.notes) {
     std::fprintf(stderr, "vm: configuration: %s\n", n.c_str());
   }
-  h = loaded.config.hypervisor();
+  const auto* h = loaded.config.hypervisor();
   *agent = loaded.config.agent;
   if (runtime != nullptr) {
     *runtime = loaded.config.runtime;
@@ -338,14 +376,36 @@ struct run_request {
   std::chrono::steady_clock::time_point t0;
   bool sandbox_cgroup_only = false;
   katana::sandbox::guest_spec_options guest_spec;
+  std::chrono::seconds dial_timeout{45};              // [agent.kata] dial_timeout
+  std::chrono::seconds create_container_timeout{60};  // [runtime] create_container_timeout
 };
 
 /// Boots a sandbox of type Sandbox (its shared-fs policy decides 9p or virtio-fs), runs the
 /// container and tears it all down.
 template <class Sandbox>
 result<int> run_in(katana::hypervisor::vm_config vc, const run_request& rq) {
-  const auto& [rootfs, cmd, sid, keep, timing, t0, cgroup_only, guest_spec] = rq;
+  const auto& [rootfs, cmd, sid, keep, timing, t0, cgroup_only, guest_spec, dial_timeout,
+               create_timeout] = rq;
   const bool from_template = vc.template_role == katana::hypervisor::vm_template_role::clone;
+  // Caught from here on, so that no signal leaves a sandbox behind (the default action would
+  // end katana-ctl with its mounts, cgroups and directory in place).
+  signal_relay relay;
+  katana::asio::io_context io;
+  katana::asio::signal_set signals(io, SIGINT, SIGTERM, SIGHUP);
+  std::function<void(boost::system::error_code, int)> on_signal = [&](boost::system::error_code ec,
+                                                                      int sig) {
+    if (ec) {
+      return;
+    }
+    if (relay.forward && relay.forwarded == 0) {
+      relay.forwarded = sig;
+      relay.forward(sig);
+    } else {
+      relay.abandoned = sig;
+    }
+    signals.async_wait(on_signal);
+  };
+  signals.async_wait(on_signal);
   auto cg =
       KATANA_TRY(katana::sandbox::make_host_cgroup({.sandbox_cgroup_only = cgroup_only}), "vm run");
   Sandbox sb(std::move(vc), {}, {}, std::move(cg));
@@ -369,14 +429,14 @@ result<int> run_in(katana::hypervisor::vm_config vc, const run_request& rq) {
   spec.root = katana::oci::root{.path = guest_root, .readonly = false};
   katana::sandbox::constrain_for_guest(spec, guest_spec);
 
-  katana::asio::io_context io;
   std::optional<result<int>> outcome;
   katana::asio::co_spawn(
       io,
       [&]() -> task<void> {
         const auto addr = sb.agent_address().substr(7);  // unix://
         std::optional<kt::unix_socket> sock;
-        for (int i = 0; i < 200 && !sock; ++i) {
+        const auto dial_end = std::chrono::steady_clock::now() + dial_timeout;
+        while (!sock && std::chrono::steady_clock::now() < dial_end) {
           auto s = co_await kt::connect_unix(addr);
           if (s) {
             sock.emplace(std::move(*s));
@@ -387,28 +447,37 @@ result<int> run_in(katana::hypervisor::vm_config vc, const run_request& rq) {
           }
         }
         if (!sock) {
-          outcome = fail(errc::unavailable, "vm run: cannot connect to the agent socket");
+          outcome = fail(errc::unavailable,
+                         str_cat("vm run: cannot connect to the agent socket ", addr, " within ",
+                                 dial_timeout.count(), " s ([agent.kata] dial_timeout)"));
           co_return;
         }
-        outcome = co_await converse(std::move(*sock), sid, cid, spec,
-                                    sb.shared_fs().guest_storage(), timing, from_template, t0);
+        outcome =
+            co_await converse(std::move(*sock), sid, cid, spec, sb.shared_fs().guest_storage(),
+                              timing, from_template, t0, create_timeout, relay);
       },
       [&](std::exception_ptr e) {
         if (e && !outcome) {
           outcome = fail(errc::internal, "vm run: exception");
         }
       });
-  const auto deadline = std::chrono::steady_clock::now() + 300s;
-  while (!outcome && std::chrono::steady_clock::now() < deadline) {
+  // No overall deadline: the container may run for as long as it likes. Each RPC before it
+  // runs has its own timeout, and QEMU's end or a signal ends the wait.
+  while (!outcome && relay.abandoned == 0) {
     io.run_one_for(100ms);
     if (!sb.hypervisor().running()) {
       break;
     }
   }
-  if (!outcome) {
-    outcome = fail(errc::timeout, "vm run: the VM ended or the agent did not answer");
+  if (!outcome && relay.abandoned != 0) {
+    std::fprintf(stderr, "vm: %s: tearing the sandbox down\n", ::strsignal(relay.abandoned));
+    outcome = 128 + relay.abandoned;  // as a shell reports a command a signal ended
   }
-  if (!*outcome) {
+  if (!outcome) {
+    outcome = fail(errc::unavailable, str_cat("vm run: the VM ended before the container did (",
+                                              sb.hypervisor().exit_report(), ")"));
+  }
+  if (!*outcome) {  // before stop(): it removes the console log
     const auto tail =
         katana::hypervisor::child_process::read_tail(sb.hypervisor().console_log(), 2000);
     std::fprintf(stderr, "vm: console log tail:\n%s\n", tail.c_str());
@@ -570,7 +639,9 @@ katana::result<int> vm_command(std::vector<std::string_view> args) {
                         {.pass_seccomp = !runtime.disable_guest_seccomp,
                          .disable_guest_selinux = vc.hypervisor.disable_guest_selinux,
                          .guest_selinux_label = runtime.guest_selinux_label,
-                         .strip_vfio = runtime.vfio_mode == "guest-kernel"}};
+                         .strip_vfio = runtime.vfio_mode == "guest-kernel"},
+                        std::chrono::seconds(vc.agent.dial_timeout),
+                        std::chrono::seconds(runtime.create_container_timeout)};
   if (vc.hypervisor.shared_fs == "virtio-fs") {
     return run_in<katana::sandbox::qemu_virtiofs_cgroup_sandbox>(std::move(vc), req);
   }

@@ -8,7 +8,9 @@
 # mount, no kata_vm-<pid> cgroup in any hierarchy. A katana-ctl SIGKILLed mid-run leaves its
 # sandbox directory, mounts and cgroup, which the next run removes. Then a run whose rootfs does
 # not exist must fail after the boot and leave nothing behind either (QEMU is started, no agent
-# conversation).
+# conversation). A run whose katana-ctl gets SIGTERM passes it to the container, and one more
+# signal tears it down (exit 130 for SIGINT), again leaving nothing; so does a run whose QEMU
+# is killed, which fails saying so.
 # Then a run over virtio-fs (virtiofsd) instead of 9p, with [runtime] sandbox_cgroup_only = true
 # so virtiofsd must be in the sandbox cgroup too. Then two runs with [factory] enable_template:
 # one makes the VM template, the next starts from it; `vm template status|destroy` see it.
@@ -175,6 +177,47 @@ leftovers "$ctl_pid" "after a failed run"
 grep -qx "vm: removed the stale sandbox vm-$killed_pid" "$work/err2" ||
   { fail "the killed run's sandbox was not reaped:"; cat "$work/err2"; }
 leftovers "$killed_pid" "after a killed katana-ctl and the next run"
+
+# 3b. Signals to katana-ctl: the first goes to the container (its trap runs, it keeps going),
+#     the second tears the sandbox down: exit 128 + SIGINT, nothing left. The container's own
+#     arguments after "--" are its own, even when they look like katana-ctl's options.
+"$ctl" vm run --config "$work/configuration.toml" --rootfs "$work/rootfs" -- /bin/sh -c \
+  'trap "echo got-TERM >&2" TERM; echo "started $1" >&2; while :; do sleep 1; done' \
+  sh --log-level=bogus >"$work/out-sig" 2>"$work/err-sig" &
+ctl_pid=$!
+if wait_for "$work/err-sig" '^started '; then
+  grep -qx 'started --log-level=bogus' "$work/err-sig" ||
+    fail "signals: the container's arguments: $(grep '^started' "$work/err-sig")"
+  kill -TERM "$ctl_pid"
+  wait_for "$work/err-sig" '^got-TERM$' || fail "signals: SIGTERM did not reach the container"
+  kill -INT "$ctl_pid"
+  wait "$ctl_pid"
+  rc=$?
+  echo "signals: rc=$rc: $(grep '^vm: ' "$work/err-sig" | tail -1)"
+  [[ $rc == 130 ]] || { fail "signals: exit code $rc, want 130"; cat "$work/err-sig"; }
+else
+  fail "signals: the container did not start"; cat "$work/err-sig"
+fi
+leftovers "$ctl_pid" "after a run torn down by a signal"
+
+# 3c. QEMU killed while the container runs: katana-ctl fails and says how QEMU ended, and
+#     tears down the rest.
+"$ctl" vm run --timing --config "$work/configuration.toml" --rootfs "$work/rootfs" -- \
+  /bin/sh -c 'echo started >&2; sleep 60' >"$work/out-qk" 2>"$work/err-qk" &
+ctl_pid=$!
+if wait_for "$work/err-qk" '^started$'; then
+  qemu_pid=$(sed -nE 's/^vm: sandbox cgroup .*QEMU pid ([0-9]+)$/\1/p' "$work/err-qk")
+  kill -KILL "$qemu_pid"
+  wait "$ctl_pid"
+  rc=$?
+  echo "QEMU killed: rc=$rc: $(grep '^katana-ctl: ' "$work/err-qk")"
+  if [[ $rc == 0 ]] || ! grep -q 'QEMU was killed by signal 9' "$work/err-qk"; then
+    fail "QEMU killed: rc=$rc, stderr:"; cat "$work/err-qk"
+  fi
+else
+  fail "QEMU killed: the container did not start"; cat "$work/err-qk"
+fi
+leftovers "$ctl_pid" "after QEMU was killed"
 
 # 4. virtio-fs (virtiofsd) instead of 9p: the share both ways, the exit code, and no
 #    virtiofsd left behind.

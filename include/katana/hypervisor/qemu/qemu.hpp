@@ -223,6 +223,20 @@ class vm {
   /// QEMU's exit code once it has ended within `timeout`.
   std::optional<int> wait(std::chrono::milliseconds timeout) { return proc_.wait_for(timeout); }
 
+  /// How a QEMU that ended on its own ended, with the end of its stderr; for the error that
+  /// reports it (before stop(), which removes the stderr file).
+  [[nodiscard]] std::string exit_report() {
+    std::string r = "QEMU is running";
+    if (auto code = proc_.poll()) {
+      r = *code > 128 ? str_cat("QEMU was killed by signal ", *code - 128)
+                      : str_cat("QEMU exited with ", *code);
+    }
+    if (auto tail = proc_.stderr_tail(); !tail.empty()) {
+      r += str_cat("; QEMU stderr: ", tail);
+    }
+    return r;
+  }
+
   [[nodiscard]] std::string agent_address() const {
     return str_cat("unix://", params_.agent_socket.native());
   }
