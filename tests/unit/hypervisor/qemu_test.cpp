@@ -1,9 +1,10 @@
 // The QEMU policy against the real QEMU (skipped with a warning when it is not installed): the
-// bounded KVM probe, QMP on a paused VM (status, virtio-blk hot-plug, quit), QEMU's stderr in
-// the error of a failed start, and nothing left behind.
+// bounded KVM probe, QMP on a paused VM (status, virtio-blk hot-plug, quit), vm::hotplug_block
+// on a running q35 VM, QEMU's stderr in the error of a failed start, and nothing left behind.
 #include <cerrno>
 #include <chrono>
 #include <csignal>
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -37,6 +38,17 @@ struct temp_dir {
     fs::remove_all(path, ec);
   }
 };
+
+/// A multiboot (v1) kernel that halts: a header with load addresses, then cli; hlt; jmp back.
+/// Enough for a q35 VM that runs (SeaBIOS, then this) without a Linux kernel in the tree.
+void write_halting_kernel(const fs::path& p) {
+  constexpr std::uint32_t magic = 0x1BADB002, flags = 1U << 16, load = 0x100000;
+  const std::uint32_t header[8] = {magic, flags, 0U - (magic + flags), load, load, 0, 0, load + 32};
+  std::ofstream f(p, std::ios::binary);
+  f.write(reinterpret_cast<const char*>(header), sizeof header);
+  constexpr unsigned char code[] = {0xFA, 0xF4, 0xEB, 0xFD};
+  f.write(reinterpret_cast<const char*>(code), sizeof code);
+}
 
 bool have_qemu() {
   return ::access(qemu_binary, X_OK) == 0;
@@ -171,6 +183,67 @@ TEST_CASE("a failed start carries QEMU's stderr and leaves nothing behind", "[qe
   CHECK(!fs::exists(vc.dir / "qmp.sock"));
   CHECK(!fs::exists(vc.dir / "agent.sock"));
   CHECK(!fs::exists(vc.dir / "qemu.stderr"));
+}
+
+TEST_CASE("vm::hotplug_block adds a virtio-blk device to a running q35 VM", "[qemu]") {
+  if (!have_qemu()) {
+    WARN("skipped: no " << qemu_binary);
+    return;
+  }
+  temp_dir dir;
+  const auto disk = dir.path / "disk.img";
+  { std::ofstream(disk) << std::string(1 << 20, '\0'); }
+  write_halting_kernel(dir.path / "kernel");
+  auto cfg = katana::config::embedded_defaults();
+  REQUIRE(cfg);
+  hv::vm_config vc;
+  vc.id = "hp";
+  vc.dir = dir.path / "sb";
+  vc.shared_dir = dir.path / "shared";
+  fs::create_directories(vc.shared_dir);
+  vc.hypervisor = *cfg->hypervisor();
+  vc.hypervisor.accelerator = "tcg";
+  vc.hypervisor.machine_type = "q35";
+  vc.hypervisor.default_bridges = 1;
+  vc.hypervisor.kernel = (dir.path / "kernel").string();
+  vc.hypervisor.initrd = disk.string();  // a multiboot module; anything readable
+  vc.agent = cfg->agent;
+  {
+    hv::qemu::vm q;
+    REQUIRE(q.prepare(vc));
+    auto started = q.start();
+    REQUIRE(started);
+    REQUIRE(q.qmp() != nullptr);
+    CHECK(q.qmp()->status() == "running");
+    REQUIRE(q.hotplug_block({.id = "blk0", .file = disk, .read_only = true}));
+    // On the bridge (which the halting guest never enumerated, so query-pci cannot see it).
+    const auto type =
+        q.qmp()->execute("qom-get", R"({"path":"/machine/peripheral/blk0","property":"type"})");
+    REQUIRE(type);
+    CHECK(type->find("virtio-blk-pci") != std::string::npos);
+    const auto bus = q.qmp()->execute(
+        "qom-get", R"({"path":"/machine/peripheral/blk0","property":"parent_bus"})");
+    REQUIRE(bus);
+    CHECK(bus->find("pci-bridge-0") != std::string::npos);
+    // The same id again: QEMU refuses, and the error says which device.
+    auto again = q.hotplug_block({.id = "blk0", .file = disk, .read_only = true});
+    REQUIRE(!again);
+    CHECK(again.error().message().find("hotplug blk0") != std::string::npos);
+    REQUIRE(q.stop());
+    CHECK(!q.running());
+  }
+  CHECK(!fs::exists(vc.dir / "qmp.sock"));
+  CHECK(!fs::exists(vc.dir / "qemu.stderr"));
+
+  // Without a bridge there is no bus to hot-plug onto: said before QEMU is asked.
+  vc.hypervisor.default_bridges = 0;
+  hv::qemu::vm q;
+  REQUIRE(q.prepare(vc));
+  REQUIRE(q.start());
+  auto no_bridge = q.hotplug_block({.id = "blk1", .file = disk, .read_only = true});
+  REQUIRE(!no_bridge);
+  CHECK(no_bridge.error().message().find("default_bridges is 0") != std::string::npos);
+  REQUIRE(q.stop());
 }
 
 TEST_CASE("the fake hypervisor satisfies the driver and hot-plug concepts", "[qemu]") {

@@ -251,6 +251,11 @@ class vm {
       return fail(errc::unsupported,
                   str_cat("qemu: ", cfg_.hypervisor.machine_type, " cannot hot-plug devices"));
     }
+    if (m != nullptr && m->pci_bridges && cfg_.hypervisor.default_bridges == 0) {
+      return fail(errc::unsupported,
+                  str_cat("qemu: hotplug ", d.id, ": ", cfg_.hypervisor.machine_type,
+                          " hot-plugs onto a PCI bridge, and default_bridges is 0"));
+    }
     const std::string node = str_cat("drive-", d.id);
     KATANA_TRY(qmp_->execute("blockdev-add", str_cat("{\"node-name\":", qmp::quote(node),
                                                      ",\"driver\":\"raw\",\"read-only\":",
@@ -261,9 +266,8 @@ class vm {
     const std::string dev = str_cat(
         "virtio-blk", m != nullptr ? arch::device_suffix(m->transport) : std::string_view("-pci"));
     // PCI root buses do not hot-plug; the command line's first bridge does.
-    const std::string bus = m != nullptr && m->pci_bridges && cfg_.hypervisor.default_bridges > 0
-                                ? std::string(",\"bus\":\"pci-bridge-0\"")
-                                : std::string();
+    const std::string bus =
+        m != nullptr && m->pci_bridges ? std::string(",\"bus\":\"pci-bridge-0\"") : std::string();
     auto added = qmp_->execute(
         "device_add", str_cat("{\"driver\":", qmp::quote(dev), ",\"id\":", qmp::quote(d.id),
                               ",\"drive\":", qmp::quote(node), bus, "}"));
