@@ -21,8 +21,8 @@ struct agent_config {
   std::uint32_t cdh_api_timeout = 50;  // seconds
   std::uint32_t container_pipe_size = 0;
   /// katana: the host<->agent channel. "virtio-serial" (port agent.channel.0 on a host unix
-  /// socket; works everywhere, also without /dev/vhost-vsock), "vsock" (port 1024), or "auto"
-  /// (vsock when /dev/vhost-vsock exists, else virtio-serial).
+  /// socket; works everywhere, also without /dev/vhost-vsock), "vsock" (port 1024; the QEMU
+  /// policy refuses it so far), or "auto" (virtio-serial, until vsock is implemented).
   std::string channel = "auto";
 
   friend bool operator==(const agent_config&, const agent_config&) = default;

@@ -139,7 +139,8 @@ debug_console_enabled = false
 dial_timeout = 45
 cdh_api_timeout = 50
 # katana: "virtio-serial" (port agent.channel.0 on a host unix socket; works without
-# /dev/vhost-vsock), "vsock" (port 1024), or "auto" (vsock where /dev/vhost-vsock exists).
+# /dev/vhost-vsock), "vsock" (port 1024; not implemented yet: refused), or "auto" (for now
+# virtio-serial).
 channel = "virtio-serial"
 
 [runtime]

@@ -148,8 +148,9 @@ inline host_report evaluate_host(const host_facts& f) {
                       "): QEMU runs the guest with TCG (software emulation, slower)"));
   }
   add_check(r, "vhost-vsock", f.vhost_vsock ? ok : note,
-            f.vhost_vsock ? "/dev/vhost-vsock opens: the agent channel can be vsock"
-                          : str_cat(f.vhost_vsock_detail, ": the agent channel is virtio-serial"));
+            f.vhost_vsock
+                ? "/dev/vhost-vsock opens (the agent channel is virtio-serial all the same)"
+                : str_cat(f.vhost_vsock_detail, ": the agent channel is virtio-serial"));
 
   if (f.qemu.path.empty()) {
     add_check(r, "qemu", fail, "no hypervisor path configured");

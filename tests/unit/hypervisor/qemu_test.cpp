@@ -183,6 +183,13 @@ TEST_CASE("a failed start carries QEMU's stderr and leaves nothing behind", "[qe
   CHECK(!fs::exists(vc.dir / "qmp.sock"));
   CHECK(!fs::exists(vc.dir / "agent.sock"));
   CHECK(!fs::exists(vc.dir / "qemu.stderr"));
+
+  // A vsock agent channel is refused by name rather than quietly served over virtio-serial.
+  vc.agent.channel = "vsock";
+  hv::qemu::vm v;
+  auto refused = v.prepare(vc);
+  REQUIRE(!refused);
+  CHECK(refused.error().message().find("agent.kata.channel = \"vsock\"") != std::string::npos);
 }
 
 TEST_CASE("vm::hotplug_block adds a virtio-blk device to a running q35 VM", "[qemu]") {

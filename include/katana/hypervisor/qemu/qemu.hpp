@@ -106,6 +106,11 @@ class vm {
       cfg_.shared_dir = cfg_.dir / "shared";
     }
     accel_ = KATANA_TRY(resolve_accelerator(h, &probe_reason_));
+    if (cfg_.agent.channel == "vsock") {
+      return fail(errc::unsupported,
+                  "agent.kata.channel = \"vsock\": this QEMU policy reaches the agent over "
+                  "virtio-serial only; use \"virtio-serial\" or \"auto\"");
+    }
     // The guest's agent: which port it serves, which modules it loads first.
     if (!detail::has_param(h.kernel_params, "agent.server_addr")) {
       h.kernel_params += str_cat(" agent.server_addr=serial://", agent_port_name);
