@@ -1,5 +1,5 @@
 // katana-ctl image build. Steps (each cached, progress on stderr):
-//  1. the kernel package: the version linux-image-amd64 depends on, `apt-get download`ed into
+//  1. the kernel package: the version linux-image-<arch> depends on, `apt-get download`ed into
 //     the cache (or taken from apt's archive cache);
 //  2. `dpkg-deb -x` of it;
 //  3. vmlinux: the compressed payload of vmlinuz found by its XZ/ZSTD/GZIP magic and
@@ -21,6 +21,7 @@
 #include <sstream>
 #include <string>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 #include <vector>
 
@@ -97,13 +98,34 @@ result<std::string> read_file(const fs::path& p) {
   return s.str();
 }
 
-/// The ABI name linux-image-amd64 depends on ("6.1.0-56-amd64").
+/// Debian's kernel metapackage for this host's architecture ("linux-image-amd64").
+result<std::string> kernel_metapackage() {
+  struct ::utsname u {};
+  if (::uname(&u) != 0) {
+    return katana::fail_errno("uname");
+  }
+  const std::string_view m = u.machine;
+  const std::string_view arch = m == "x86_64"    ? "amd64"
+                                : m == "aarch64" ? "arm64"
+                                : m == "ppc64le" ? "powerpc64le"
+                                : m == "s390x"   ? "s390x"
+                                                 : "";
+  if (arch.empty()) {
+    return fail(errc::unsupported, str_cat("image build: no Debian kernel package known for ", m,
+                                           " (use --kernel-version)"));
+  }
+  return str_cat("linux-image-", arch);
+}
+
+/// The ABI name the kernel metapackage depends on ("6.1.0-56-amd64").
 result<std::string> default_kernel_version() {
-  const auto deps = KATANA_TRY(capture("apt-cache depends linux-image-amd64 2>/dev/null"));
+  const auto meta = KATANA_TRY(kernel_metapackage());
+  const auto deps = KATANA_TRY(capture(str_cat("apt-cache depends ", meta, " 2>/dev/null")));
   const std::string_view key = "Depends: linux-image-";
   const auto at = deps.find(key);
   if (at == std::string::npos) {
-    return fail(errc::not_found, "apt-cache depends linux-image-amd64: no linux-image dependency");
+    return fail(errc::not_found,
+                str_cat("apt-cache depends ", meta, ": no linux-image dependency"));
   }
   auto end = deps.find_first_of("\n ", at + key.size());
   return deps.substr(at + key.size(), end - at - key.size());
@@ -343,11 +365,25 @@ status build(std::vector<std::string_view> args) {
   }
   progress("kernel " + version);
   const fs::path tree = fs::path(cache) / ("linux-image-" + version);
-  if (!fs::exists(tree / "boot" / ("vmlinuz-" + version))) {
+  // Extracted beside the cache and renamed into place whole; the marker tells a tree from one
+  // an interrupted extraction (before the rename existed) left.
+  const fs::path complete = tree / ".katana-extracted";
+  if (!fs::exists(complete)) {
     const auto deb = KATANA_TRY(fetch_package(version, cache));
     progress("dpkg-deb -x " + deb.string());
-    fs::create_directories(tree, ec);
-    KATANA_TRY(run(str_cat("dpkg-deb -x ", sh_quote(deb.string()), " ", sh_quote(tree.string()))));
+    const fs::path part = tree.string() + ".part";
+    fs::remove_all(part, ec);
+    fs::create_directories(part, ec);
+    if (ec) {
+      return fail(ec, "create " + part.string());
+    }
+    KATANA_TRY(run(str_cat("dpkg-deb -x ", sh_quote(deb.string()), " ", sh_quote(part.string()))));
+    std::ofstream(part / complete.filename()) << version << "\n";
+    fs::remove_all(tree, ec);
+    fs::rename(part, tree, ec);
+    if (ec) {
+      return fail(ec, str_cat("rename ", part.string(), " to ", tree.string()));
+    }
   }
   const fs::path vmlinux_cache = tree / "vmlinux";
   if (!fs::exists(vmlinux_cache)) {
@@ -363,6 +399,9 @@ status build(std::vector<std::string_view> args) {
     return fail(ec, "copy vmlinux to " + out_dir);
   }
   fs::rename(vmlinux_out.string() + ".part", vmlinux_out, ec);
+  if (ec) {
+    return fail(ec, "rename " + vmlinux_out.string() + ".part");
+  }
 
   progress("initrd: katana-agent as /init and the guest's modules");
   const fs::path mod_root = tree / "lib" / "modules" / version;

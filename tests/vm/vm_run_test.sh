@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # vm.run: `katana-ctl vm run` end to end in a real VM (QEMU; TCG where KVM does not work), one
 # boot: the guest image is built from this build's static agent into the build tree (the kernel
-# package is cached in /var/cache/katana), a busybox rootfs is shared, and the test checks
+# package is cached in /var/cache/katana; a second build must give the same bytes), a busybox
+# rootfs is shared, and the test checks
 # stdout and stderr of the container, its exit code (7) coming back as katana-ctl's, that QEMU
 # runs in the host-side sandbox cgroup kata_vm-<pid> while the container runs (read from
 # /proc/<QEMU pid>/cgroup), and that nothing is left behind: no QEMU, no sandbox directory, no
@@ -51,6 +52,14 @@ if ! "$ctl" image build --agent "$agent" --output-dir "$img" >"$work/image.log" 
   echo "FAIL: katana-ctl image build"; cat "$work/image.log"; exit 1
 fi
 echo "image: $(grep -E '^(kernel|initrd):' "$work/image.log" | tr '\n' ' ')"
+# Reproducible: the same inputs give the same bytes (a second build, from the cache).
+"$ctl" image build --agent "$agent" --output-dir "$work/image2" >"$work/image2.log" 2>&1 ||
+  { echo "FAIL: the second katana-ctl image build"; cat "$work/image2.log"; exit 1; }
+for f in katana-initrd.img vmlinux; do
+  cmp -s "$img/$f" "$work/image2/$f" || { echo "FAIL: image build is not reproducible: $f differs"; exit 1; }
+done
+grep -q '(cached)' "$work/image2.log" || { echo "FAIL: the second image build did not use the cache"; cat "$work/image2.log"; exit 1; }
+rm -rf "$work/image2"
 sed -e "s|^kernel = .*|kernel = \"$img/vmlinux\"|" -e "s|^initrd = .*|initrd = \"$img/katana-initrd.img\"|" \
   "$src/config/configuration.toml" >"$work/configuration.toml"
 grep -q "^initrd = \"$img/katana-initrd.img\"" "$work/configuration.toml" ||
