@@ -10,6 +10,7 @@
 // component; config/ itself depends on core/ only.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <regex>
 #include <string>
@@ -103,24 +104,32 @@ inline status adjust_hypervisor(hypervisor_config& h,
     h.default_vcpus = static_cast<std::int32_t>(h.default_maxvcpus);
   }
 
-  // Memory (MiB): 0 -> 2048 / host RAM, clamped to host RAM, rounded up to the arch's block.
+  // Memory (MiB): 0 -> 2048 / host RAM, clamped to host RAM, then aligned to the arch's block:
+  // up, except where the value is the host's RAM, which is rounded down (as Kata's runtime
+  // does on ppc64le) so that the guest does not get more than the host has.
+  const std::uint64_t block = host.limits.memory_block_mib;
   const std::uint64_t host_mib = host.memory_bytes >> 20;
+  const std::uint64_t host_aligned =
+      block > 1 ? std::max<std::uint64_t>(host_mib / block * block, block) : host_mib;
   if (h.default_memory == 0) {
     h.default_memory = 2048;
   }
   if (host_mib != 0 && h.default_memory > host_mib) {
     note("default_memory", str_cat(h.default_memory, " MiB is more than the host's ", host_mib,
-                                   " MiB; using ", host_mib, " MiB"));
-    h.default_memory = static_cast<std::uint32_t>(host_mib);
+                                   " MiB; using ", host_aligned, " MiB"));
+    h.default_memory = static_cast<std::uint32_t>(host_aligned);
   }
   if (h.default_maxmemory == 0 || (host_mib != 0 && h.default_maxmemory > host_mib)) {
     if (h.default_maxmemory != 0) {
       note("default_maxmemory", str_cat(h.default_maxmemory, " MiB is more than the host's ",
-                                        host_mib, " MiB; using ", host_mib, " MiB"));
+                                        host_mib, " MiB; using ", host_aligned, " MiB"));
+    } else if (host_aligned != host_mib) {
+      note("default_maxmemory",
+           str_cat("0 means the host's ", host_mib, " MiB; using ", host_aligned, " MiB (",
+                   host.arch, " guest memory is managed in ", block, " MiB blocks)"));
     }
-    h.default_maxmemory = static_cast<std::uint32_t>(host_mib);
+    h.default_maxmemory = static_cast<std::uint32_t>(host_aligned);
   }
-  const std::uint64_t block = host.limits.memory_block_mib;
   const auto align = [&](std::string_view key, auto& v) {
     const auto up = round_up(v, block);
     if (up != v) {

@@ -108,27 +108,46 @@ TEST_CASE("memory is clamped to host RAM; max 0 means host RAM", "[config][adjus
   CHECK(a.default_maxmemory == 4096);
 }
 
-TEST_CASE("ppc64le memory, default and max, is rounded up to 256 MiB blocks", "[config][adjust]") {
+TEST_CASE("ppc64le memory, default and max, is aligned to 256 MiB blocks", "[config][adjust]") {
   // A host RAM size that is not a multiple of 256 MiB (the seed's failing case came from
-  // host-RAM-derived arithmetic): 8000 MiB.
+  // host-RAM-derived arithmetic): 8000 MiB. Configured sizes round up; the host's RAM rounds
+  // down (7936), as Kata's runtime does, so the guest never gets more than the host has.
   config::hypervisor_config h;
   h.default_memory = 1000;
   h.memory_offset = 100;
   config::warnings notes;
   const auto a = adjusted(h, ppc_host(8, 8000), &notes);
   CHECK(a.default_memory == 1024);
-  CHECK(a.default_maxmemory == 8192);
+  CHECK(a.default_maxmemory == 7936);
   CHECK(a.memory_offset == 256);
   CHECK(a.default_memory % 256 == 0);
   CHECK(a.default_maxmemory % 256 == 0);
   CHECK(a.machine_type == "pseries");
   REQUIRE(notes.size() == 3);
   CHECK(notes[0] ==
+        "hypervisor.qemu.default_maxmemory: 0 means the host's 8000 MiB; using 7936 MiB "
+        "(ppc64le guest memory is managed in 256 MiB blocks)");
+  CHECK(notes[1] ==
         "hypervisor.qemu.default_memory: 1000 MiB rounded up to 1024 MiB (ppc64le "
         "guest memory is managed in 256 MiB blocks)");
-  CHECK(notes[1] ==
-        "hypervisor.qemu.default_maxmemory: 8000 MiB rounded up to 8192 MiB (ppc64le "
-        "guest memory is managed in 256 MiB blocks)");
+  // More than the host has, both: the host's RAM, rounded down.
+  config::hypervisor_config big;
+  big.default_memory = 9000;
+  big.default_maxmemory = 20000;
+  config::warnings big_notes;
+  const auto c = adjusted(big, ppc_host(8, 8000), &big_notes);
+  CHECK(c.default_memory == 7936);
+  CHECK(c.default_maxmemory == 7936);
+  REQUIRE(big_notes.size() == 2);
+  CHECK(big_notes[0] ==
+        "hypervisor.qemu.default_memory: 9000 MiB is more than the host's 8000 MiB; using "
+        "7936 MiB");
+  // A host with less than one block still gets one.
+  config::hypervisor_config tiny;
+  tiny.default_memory = 100;
+  const auto t = adjusted(tiny, ppc_host(1, 200));
+  CHECK(t.default_memory == 256);
+  CHECK(t.default_maxmemory == 256);
   // Already aligned values are left alone and not mentioned.
   config::hypervisor_config aligned;
   aligned.default_memory = 2048;
