@@ -292,7 +292,8 @@ block_device_driver = "virtio-blk"
 TEST_CASE("ppc64le pseries: memory aligned to 256 MiB in -m, NVDIMM image",
           "[hypervisor][cmdline]") {
   const auto& p = arch::traits<arch::ppc64le>::value;
-  // Host RAM (8000 MiB) and boot memory (1000 MiB) are not multiples of 256 MiB.
+  // Host RAM (8000 MiB) and boot memory (1000 MiB) are not multiples of 256 MiB: maxmem is the
+  // host RAM rounded down (7936) plus ppc64le's maxmem reserve; boot memory is rounded up.
   const auto cfg = prepared(R"([hypervisor.qemu]
 path = "/usr/bin/qemu-system-ppc64"
 kernel = "/k"
@@ -318,7 +319,7 @@ block_device_driver = "virtio-blk"
                "-qmp",
                "unix:/run/katana/sb1/qmp.sock,server=on,wait=off",
                "-m",
-               "1024M,slots=10,maxmem=9216M",
+               "1024M,slots=10,maxmem=8960M",
                "-smp",
                "1,cores=1,threads=1,sockets=4,maxcpus=4",
                "-nodefaults",
