@@ -168,6 +168,17 @@ class child_process {
   }
   [[nodiscard]] bool running() { return pid_ > 0 && !poll(); }
 
+  /// Whether child `pid` has not ended yet, without reaping it: for callbacks that must not
+  /// hold on to a child_process, which may move.
+  [[nodiscard]] static bool alive(pid_t pid) noexcept {
+    if (pid <= 0) {
+      return false;
+    }
+    siginfo_t si{};
+    return ::waitid(P_PID, static_cast<id_t>(pid), &si, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+           si.si_pid == 0;
+  }
+
   /// Waits up to `timeout` for the child to end.
   std::optional<int> wait_for(std::chrono::milliseconds timeout) {
     const auto end = std::chrono::steady_clock::now() + timeout;

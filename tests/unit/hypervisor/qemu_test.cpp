@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <thread>
 #include <unistd.h>
 
 #include <katana/config/load.hpp>
@@ -125,6 +126,23 @@ TEST_CASE("spawn: the before_exec hook sees the child before it execs", "[qemu][
   CHECK(proc->wait_for(10s) == 3);  // released: it ran
 }
 
+TEST_CASE("child_process::alive tells a running child from an ended one without reaping it",
+          "[qemu][spawn]") {
+  temp_dir dir;
+  auto proc = hv::child_process::spawn({"/bin/sh", "-c", "read x"}, dir.path / "stderr");
+  REQUIRE(proc);
+  const pid_t pid = proc->pid();
+  CHECK(hv::child_process::alive(pid));
+  ::kill(pid, SIGKILL);
+  for (int i = 0; i < 500 && hv::child_process::alive(pid); ++i) {
+    std::this_thread::sleep_for(10ms);
+  }
+  CHECK_FALSE(hv::child_process::alive(pid));
+  CHECK(proc->poll() == 128 + SIGKILL);  // not reaped by alive(): the status is still there
+  CHECK_FALSE(hv::child_process::alive(pid));
+  CHECK_FALSE(hv::child_process::alive(-1));
+}
+
 TEST_CASE("spawn: a failing before_exec hook kills the child, which never execs", "[qemu][spawn]") {
   temp_dir dir;
   const auto marker = dir.path / "ran";
@@ -216,10 +234,11 @@ TEST_CASE("vm::hotplug_block adds a virtio-blk device to a running q35 VM", "[qe
   vc.hypervisor.initrd = disk.string();  // a multiboot module; anything readable
   vc.agent = cfg->agent;
   {
-    hv::qemu::vm q;
-    REQUIRE(q.prepare(vc));
-    auto started = q.start();
+    hv::qemu::vm first;
+    REQUIRE(first.prepare(vc));
+    auto started = first.start();
     REQUIRE(started);
+    hv::qemu::vm q = std::move(first);  // the QMP client must not depend on where the vm lives
     REQUIRE(q.qmp() != nullptr);
     CHECK(q.qmp()->status() == "running");
     REQUIRE(q.hotplug_block({.id = "blk0", .file = disk, .read_only = true}));

@@ -154,8 +154,9 @@ class vm {
     // The hook may point into the caller: valid during this call only.
     const auto place = std::exchange(cfg_.place_vmm, nullptr);
     proc_ = KATANA_TRY(child_process::spawn(argv_, stderr_path(), place));
+    // By pid, not `this`: the client outlives a move of this vm.
     auto q = qmp::client::connect(params_.qmp_socket, std::chrono::seconds(5),
-                                  [this] { return proc_.running(); });
+                                  [pid = proc_.pid()] { return child_process::alive(pid); });
     if (!q) {
       return died(std::move(q).error());
     }
