@@ -54,7 +54,8 @@ const std::string_view vm_usage = R"(
   vm run --rootfs DIR [--config F] [--shared-fs virtio-9p|virtio-fs] [--keep] [--timing]
          -- CMD ARGS
                                         run CMD in a container in a sandbox VM; exits with its
-                                        exit code (--shared-fs overrides the configuration's
+                                        exit code, or 125 when the run itself fails (as docker
+                                        run) (--shared-fs overrides the configuration's
                                         shared_fs; --keep keeps the sandbox directory; --timing
                                         reports the phases, the sandbox cgroup (kata_<id>, QEMU's
                                         pid) and the max RSS of QEMU and katana-ctl, from
@@ -556,17 +557,10 @@ result<int> template_command(std::vector<std::string_view> args) {
 
 }  // namespace
 
-katana::result<int> vm_command(std::vector<std::string_view> args) {
-  if (!args.empty() && args.front() == "cmdline") {
-    return cmdline({args.begin() + 1, args.end()});
-  }
-  if (!args.empty() && args.front() == "template") {
-    return template_command({args.begin() + 1, args.end()});
-  }
-  if (args.empty() || args.front() != "run") {
-    return fail(errc::invalid_argument, "usage: katana-ctl vm run --rootfs DIR -- CMD ARGS");
-  }
-  args.erase(args.begin());
+namespace {
+
+/// vm run's arguments after "run"; the container's exit code, or what went wrong.
+result<int> run_command(std::vector<std::string_view> args) {
   std::string rootfs, config_file, shared_fs;
   bool keep = false, timing = false;
   std::vector<std::string> cmd;
@@ -646,6 +640,27 @@ katana::result<int> vm_command(std::vector<std::string_view> args) {
     return run_in<katana::sandbox::qemu_virtiofs_cgroup_sandbox>(std::move(vc), req);
   }
   return run_in<katana::sandbox::qemu_9p_cgroup_sandbox>(std::move(vc), req);
+}
+
+}  // namespace
+
+katana::result<int> vm_command(std::vector<std::string_view> args) {
+  if (!args.empty() && args.front() == "cmdline") {
+    return cmdline({args.begin() + 1, args.end()});
+  }
+  if (!args.empty() && args.front() == "template") {
+    return template_command({args.begin() + 1, args.end()});
+  }
+  if (args.empty() || args.front() != "run") {
+    return fail(errc::invalid_argument, "usage: katana-ctl vm run --rootfs DIR -- CMD ARGS");
+  }
+  auto code = run_command({args.begin() + 1, args.end()});
+  if (!code) {
+    // As docker run and podman run: 125 says the run failed, not the container.
+    std::fprintf(stderr, "katana-ctl: %s\n", code.error().message().c_str());
+    return vm_run_failed;
+  }
+  return code;
 }
 
 }  // namespace katana_ctl

@@ -177,7 +177,7 @@ fi
 ctl_pid=$!
 wait "$ctl_pid"
 rc=$?
-if [[ $rc == 0 ]] || ! grep -q 'no-such-rootfs' "$work/err2"; then
+if [[ $rc != 125 ]] || ! grep -q 'no-such-rootfs' "$work/err2"; then
   fail "a missing rootfs: rc=$rc, stderr:"; cat "$work/err2"
 else
   echo "missing rootfs: rc=$rc: $(grep -v '^vm: removed' "$work/err2" | head -1)"
@@ -220,7 +220,7 @@ if wait_for "$work/err-qk" '^started$'; then
   wait "$ctl_pid"
   rc=$?
   echo "QEMU killed: rc=$rc: $(grep '^katana-ctl: ' "$work/err-qk")"
-  if [[ $rc == 0 ]] || ! grep -q 'QEMU was killed by signal 9' "$work/err-qk"; then
+  if [[ $rc != 125 ]] || ! grep -q 'QEMU was killed by signal 9' "$work/err-qk"; then
     fail "QEMU killed: rc=$rc, stderr:"; cat "$work/err-qk"
   fi
 else
