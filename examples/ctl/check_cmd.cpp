@@ -64,17 +64,22 @@ katana::result<int> check_command(std::vector<std::string_view> args) {
   }
   katana::config::hypervisor_config table;
   std::string source, config_error;
+  bool assets_known = true;
+  katana::config::warnings config_notes;
   if (auto loaded = katana::config::load(lo); !loaded) {
     config_error = loaded.error().message();
+    assets_known = false;
   } else {
     auto cfg = std::move(loaded->config);
+    config_notes = std::move(loaded->notes);
     for (const auto& s : loaded->sources) {
       source += source.empty() ? s : ", " + s;
     }
     const auto host = hv::detect_host();
-    katana::config::warnings notes;
+    auto& notes = config_notes;
     if (const auto* h = cfg.hypervisor(); h == nullptr) {
       config_error = cfg.selected_hypervisor().error().message();
+      assets_known = false;
     } else if (auto adjusted = katana::config::adjust(cfg, host, notes); !adjusted) {
       config_error = adjusted.error().message();
       table = *cfg.hypervisor();
@@ -89,6 +94,8 @@ katana::result<int> check_command(std::vector<std::string_view> args) {
   auto facts = hv::gather_host_facts(table);
   facts.config_source = source;
   facts.config_error = config_error;
+  facts.assets_known = assets_known;
+  facts.config_notes = std::move(config_notes);
   if (auto layout = katana::cgroup::probe_host(); layout) {
     facts.cgroup_mode = std::string(to_string(layout->mode));
   }

@@ -102,6 +102,31 @@ TEST_CASE("host check: accelerator = kvm without a usable KVM fails", "[host_che
   CHECK(find(r, "kvm").detail.find("no /dev/kvm") != std::string::npos);
 }
 
+TEST_CASE("host check: a configuration that does not load fails once, its notes are shown",
+          "[host_check]") {
+  auto f = good_host();
+  f.config_error = "bad.toml:1: missing key-value separator";
+  f.assets_known = false;
+  f.qemu = {};
+  f.kernel = {};
+  f.initrd = {};
+  const auto r = hv::evaluate_host(f);
+  CHECK_FALSE(r.runnable);
+  CHECK(r.summary == "no VM can run here: 1 problem");  // not also "no kernel configured"
+  CHECK(find(r, "assets").status == check_status::note);
+
+  auto g = good_host();
+  g.config_notes = {"hypervisor.qemu.default_vcpus: 64 is more than the host's 2 CPUs; using 2"};
+  const auto ok = hv::evaluate_host(g);
+  CHECK(ok.runnable);
+  std::size_t notes = 0;
+  for (const auto& c : ok.checks) {
+    notes += c.name == "configuration" && c.status == check_status::note &&
+             c.detail == g.config_notes[0];
+  }
+  CHECK(notes == 1);
+}
+
 TEST_CASE("host check: accelerator = tcg does not probe and still runs", "[host_check]") {
   auto f = good_host();
   f.accelerator = "tcg";
