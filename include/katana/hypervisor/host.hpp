@@ -2,12 +2,19 @@
 // limits from the generated arch tables, and the TSC frequency (for tsc_early_khz under TCG).
 #pragma once
 
+#include <chrono>
 #include <cmath>
 #include <cstdint>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
 #include <string_view>
+#include <thread>
+#include <time.h>
+#if defined(__x86_64__)
+#include <x86intrin.h>
+#endif
 
 #include <katana/arch/arch.hpp>
 #include <katana/config/validate.hpp>
@@ -61,12 +68,83 @@ inline std::uint32_t tsc_khz_from_cpuinfo(std::string_view cpuinfo) {
   return 0;
 }
 
-/// The host's TSC frequency in kHz, 0 when unknown.
+/// Whether /proc/cpuinfo's "cpu MHz" can stand for the TSC rate: not where the kernel reports
+/// a measured or scaled clock there (APERF/MPERF sampling, a cpufreq driver), as on most bare
+/// metal, and only with a TSC that ticks at a constant rate.
+inline bool cpuinfo_mhz_is_tsc(std::string_view cpuinfo, bool has_cpufreq) {
+  const auto flags_at = cpuinfo.find("\nflags");
+  if (flags_at == std::string_view::npos) {
+    return false;
+  }
+  auto flags = cpuinfo.substr(flags_at + 1);
+  flags = flags.substr(0, flags.find('\n'));
+  const auto has = [&](std::string_view f) {
+    for (std::size_t at = flags.find(f); at != std::string_view::npos; at = flags.find(f, at + 1)) {
+      const bool starts = at == 0 || flags[at - 1] == ' ' || flags[at - 1] == '\t';
+      const bool ends = at + f.size() == flags.size() || flags[at + f.size()] == ' ';
+      if (starts && ends) {
+        return true;
+      }
+    }
+    return false;
+  };
+  return has("constant_tsc") && !has("aperfmperf") && !has_cpufreq;
+}
+
+/// The TSC rate in kHz measured against CLOCK_MONOTONIC_RAW over about `span`; 0 where there
+/// is no TSC to read (not x86_64) or the readings kept being interrupted.
+inline std::uint32_t measure_tsc_khz(
+    std::chrono::microseconds span = std::chrono::microseconds(2000)) {
+#if defined(__x86_64__)
+  struct sample {
+    std::uint64_t tsc;
+    std::int64_t ns;
+  };
+  // The clock between two TSC reads; a sample whose reads are far apart was interrupted.
+  const auto take = [](sample& out) {
+    for (int i = 0; i < 8; ++i) {
+      timespec ts{};
+      const std::uint64_t a = __rdtsc();
+      ::clock_gettime(CLOCK_MONOTONIC_RAW, &ts);
+      const std::uint64_t b = __rdtsc();
+      if (b - a < 20000) {
+        out = {a + (b - a) / 2, std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec};
+        return true;
+      }
+    }
+    return false;
+  };
+  sample x{}, y{};
+  if (!take(x)) {
+    return 0;
+  }
+  std::this_thread::sleep_for(span);
+  if (!take(y) || y.ns <= x.ns) {
+    return 0;
+  }
+  return static_cast<std::uint32_t>(
+      std::llround(static_cast<double>(y.tsc - x.tsc) * 1e6 / static_cast<double>(y.ns - x.ns)));
+#else
+  (void)span;
+  return 0;
+#endif
+}
+
+/// The host's TSC frequency in kHz, 0 when unknown: /proc/cpuinfo's "cpu MHz" where that is
+/// the TSC's rate (most VMs), else measured (2 ms).
 inline std::uint32_t host_tsc_khz() {
   std::ifstream f("/proc/cpuinfo");
   std::stringstream text;
   text << f.rdbuf();
-  return tsc_khz_from_cpuinfo(text.str());
+  const std::string cpuinfo = text.str();
+  std::error_code ec;
+  const bool cpufreq = std::filesystem::exists("/sys/devices/system/cpu/cpu0/cpufreq", ec);
+  if (cpuinfo_mhz_is_tsc(cpuinfo, cpufreq)) {
+    if (const auto khz = tsc_khz_from_cpuinfo(cpuinfo); khz != 0) {
+      return khz;
+    }
+  }
+  return measure_tsc_khz();
 }
 
 }  // namespace katana::inline v0::hypervisor

@@ -1,3 +1,7 @@
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -114,6 +118,35 @@ TEST_CASE("vIOMMU parameters on x86_64", "[hypervisor][kernel_params]") {
   h.enable_iommu = true;
   CHECK(params(h, {}, arch::traits<arch::x86_64>::value, qemu::accelerator::kvm)
             .find("pci=lastbus=0 intel_iommu=on iommu=pt console=ttyS0") != std::string::npos);
+}
+
+TEST_CASE("cpu MHz stands for the TSC only without a measured or scaled CPU clock",
+          "[hypervisor][host]") {
+  namespace h = katana::hypervisor;
+  const std::string vm =
+      "processor\t: 0\ncpu MHz\t\t: 2095.999\nflags\t\t: fpu tsc constant_tsc "
+      "nonstop_tsc tsc_known_freq\nvmx flags\t: aperfmperf\n";
+  CHECK(h::cpuinfo_mhz_is_tsc(vm, false));
+  CHECK_FALSE(h::cpuinfo_mhz_is_tsc(vm, true));  // a cpufreq driver scales the clock
+  const std::string metal =
+      "processor\t: 0\ncpu MHz\t\t: 3400.000\nflags\t\t: fpu tsc constant_tsc aperfmperf\n";
+  CHECK_FALSE(h::cpuinfo_mhz_is_tsc(metal, false));  // "cpu MHz" is sampled from APERF/MPERF
+  CHECK_FALSE(h::cpuinfo_mhz_is_tsc("processor\t: 0\nflags\t\t: fpu tsc\n", false));
+  CHECK_FALSE(h::cpuinfo_mhz_is_tsc("processor\t: 0\n", false));
+#if defined(__x86_64__)
+  // Measured here, it agrees with what the host reports (within 2 %).
+  const auto measured = h::measure_tsc_khz();
+  REQUIRE(measured > 0);
+  std::ifstream f("/proc/cpuinfo");
+  std::stringstream text;
+  text << f.rdbuf();
+  const auto reported = h::tsc_khz_from_cpuinfo(text.str());
+  if (h::cpuinfo_mhz_is_tsc(text.str(),
+                            std::filesystem::exists("/sys/devices/system/cpu/cpu0/cpufreq"))) {
+    CHECK(std::abs(static_cast<double>(measured) - reported) < reported * 0.02);
+  }
+  CHECK(h::host_tsc_khz() > 0);
+#endif
 }
 
 TEST_CASE("the host TSC frequency comes from /proc/cpuinfo", "[hypervisor][host]") {
