@@ -14,6 +14,7 @@
 #include <katana/agent/storage.hpp>
 #include <katana/ttrpc/asio.hpp>
 
+#include "../temp_dir.hpp"
 #include "catch.hpp"
 
 namespace katana_test {
@@ -46,21 +47,6 @@ inline void spin(katana::asio::io_context& io, std::chrono::milliseconds d) {
     io.run_one_for(std::chrono::milliseconds(10));
   }
 }
-
-struct temp_dir {
-  fs::path path;
-  temp_dir() {
-    std::string tmpl = (fs::temp_directory_path() / "katana-agent-test-XXXXXX").native();
-    REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
-    path = tmpl;
-  }
-  temp_dir(const temp_dir&) = delete;
-  temp_dir& operator=(const temp_dir&) = delete;
-  ~temp_dir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
 
 /// Records mounts instead of making them; mkdir still happens (below temp dirs).
 struct recording_mounter {

@@ -8,6 +8,7 @@
 #include <katana/config/load.hpp>
 #include <katana/config/validate.hpp>
 
+#include "../temp_dir.hpp"
 #include "catch.hpp"
 
 namespace config = katana::config;
@@ -32,17 +33,8 @@ std::string parse_error(std::string_view text) {
 }
 
 // A scratch directory, removed at the end of the test.
-struct temp_dir {
-  fs::path path;
-  temp_dir() {
-    std::string tmpl = (fs::temp_directory_path() / "katana-config-XXXXXX").native();
-    REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
-    path = tmpl;
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
+struct temp_dir : katana_test::temp_dir {
+  temp_dir() : katana_test::temp_dir("katana-config") {}
   fs::path write(const fs::path& rel, std::string_view text) const {
     const auto p = path / rel;
     fs::create_directories(p.parent_path());

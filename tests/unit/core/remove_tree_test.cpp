@@ -12,26 +12,12 @@
 
 #include <katana/core/remove_tree.hpp>
 
+#include "../temp_dir.hpp"
 #include "catch.hpp"
 
 namespace fs = std::filesystem;
 
 namespace {
-
-struct scratch {
-  fs::path path;
-  scratch() {
-    std::string tmpl = (fs::temp_directory_path() / "katana-remove-tree-XXXXXX").native();
-    REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
-    path = tmpl;
-  }
-  scratch(const scratch&) = delete;
-  scratch& operator=(const scratch&) = delete;
-  ~scratch() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
 
 void touch(const fs::path& p) {
   std::ofstream(p) << "x";
@@ -40,7 +26,7 @@ void touch(const fs::path& p) {
 }  // namespace
 
 TEST_CASE("remove_tree removes a tree and does not follow symlinks", "[remove_tree]") {
-  scratch s;
+  katana_test::temp_dir s("katana-remove-tree");
   const auto keep = s.path / "keep";
   const auto tree = s.path / "tree";
   fs::create_directories(keep);
@@ -67,7 +53,7 @@ TEST_CASE("remove_tree leaves a mount below the tree alone and names it", "[remo
     std::puts("skip: a bind mount needs root (a private mount namespace)");
     return;
   }
-  scratch s;
+  katana_test::temp_dir s("katana-remove-tree");
   const auto victim = s.path / "rootfs";
   const auto tree = s.path / "sandbox";
   fs::create_directories(victim / "bin");

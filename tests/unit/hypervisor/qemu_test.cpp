@@ -18,6 +18,7 @@
 #include <katana/hypervisor/qemu/qmp.hpp>
 #include <katana/testing/fake_hypervisor.hpp>
 
+#include "../temp_dir.hpp"
 #include "catch.hpp"
 
 namespace fs = std::filesystem;
@@ -28,16 +29,8 @@ namespace {
 
 constexpr const char* qemu_binary = "/usr/bin/qemu-system-x86_64";
 
-struct temp_dir {
-  fs::path path;
-  temp_dir() {
-    std::string t = (fs::temp_directory_path() / "katana-qemu-XXXXXX").string();
-    path = ::mkdtemp(t.data());
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
+struct temp_dir : katana_test::temp_dir {
+  temp_dir() : katana_test::temp_dir("katana-qemu") {}
 };
 
 /// A multiboot (v1) kernel that halts: a header with load addresses, then cli; hlt; jmp back.
