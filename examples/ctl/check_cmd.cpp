@@ -80,6 +80,9 @@ katana::result<int> check_command(std::vector<std::string_view> args) {
     if (const auto* h = cfg.hypervisor(); h == nullptr) {
       config_error = cfg.selected_hypervisor().error().message();
       assets_known = false;
+    } else if (const auto kind = *cfg.selected_hypervisor(); kind != "qemu") {
+      config_error = "[hypervisor." + kind + "] is selected; katana runs VMs with QEMU only";
+      table = *h;
     } else if (auto adjusted = katana::config::adjust(cfg, host, notes); !adjusted) {
       config_error = adjusted.error().message();
       table = *cfg.hypervisor();

@@ -27,6 +27,7 @@
 
 #include <katana/agent/kmod.hpp>
 #include <katana/core/error.hpp>
+#include <katana/core/scope_exit.hpp>
 #include <katana/core/str_cat.hpp>
 #include <katana/core/try.hpp>
 
@@ -98,23 +99,21 @@ result<std::string> read_file(const fs::path& p) {
   return s.str();
 }
 
-/// Debian's kernel metapackage for this host's architecture ("linux-image-amd64").
+/// Debian's kernel metapackage for this host ("linux-image-amd64").
 result<std::string> kernel_metapackage() {
   struct ::utsname u {};
   if (::uname(&u) != 0) {
     return katana::fail_errno("uname");
   }
   const std::string_view m = u.machine;
-  const std::string_view arch = m == "x86_64"    ? "amd64"
-                                : m == "aarch64" ? "arm64"
-                                : m == "ppc64le" ? "powerpc64le"
-                                : m == "s390x"   ? "s390x"
-                                                 : "";
-  if (arch.empty()) {
-    return fail(errc::unsupported, str_cat("image build: no Debian kernel package known for ", m,
-                                           " (use --kernel-version)"));
+  // The kernel files differ per architecture (ppc64el ships a vmlinux, arm64 a compressed
+  // Image that is no ELF): only x86_64's vmlinuz -> vmlinux path is written and tested.
+  if (m != "x86_64") {
+    return fail(errc::unsupported,
+                str_cat("image build: the guest kernel is extracted for x86_64 only, not ", m,
+                        "; set [hypervisor.qemu] kernel to a kernel for this machine"));
   }
-  return str_cat("linux-image-", arch);
+  return std::string("linux-image-amd64");
 }
 
 /// The ABI name the kernel metapackage depends on ("6.1.0-56-amd64").
@@ -360,6 +359,7 @@ status build(std::vector<std::string_view> args) {
   if (ec) {
     return fail(ec, "create " + out_dir);
   }
+  KATANA_TRY(kernel_metapackage());  // refuses, before any download, what it cannot extract
   if (version.empty()) {
     version = KATANA_TRY(default_kernel_version());
   }
@@ -371,18 +371,24 @@ status build(std::vector<std::string_view> args) {
   if (!fs::exists(complete)) {
     const auto deb = KATANA_TRY(fetch_package(version, cache));
     progress("dpkg-deb -x " + deb.string());
-    const fs::path part = tree.string() + ".part";
-    fs::remove_all(part, ec);
-    fs::create_directories(part, ec);
-    if (ec) {
-      return fail(ec, "create " + part.string());
+    // Each build its own directory: two builds at once must not empty each other's.
+    std::string tmpl = tree.string() + ".part-XXXXXX";
+    if (::mkdtemp(tmpl.data()) == nullptr) {
+      return katana::fail_errno("create " + tmpl);
     }
+    const fs::path part = tmpl;
+    const katana::scope_exit drop_part([&] {
+      std::error_code ignored;
+      fs::remove_all(part, ignored);
+    });
     KATANA_TRY(run(str_cat("dpkg-deb -x ", sh_quote(deb.string()), " ", sh_quote(part.string()))));
     std::ofstream(part / complete.filename()) << version << "\n";
-    fs::remove_all(tree, ec);
-    fs::rename(part, tree, ec);
-    if (ec) {
-      return fail(ec, str_cat("rename ", part.string(), " to ", tree.string()));
+    if (!fs::exists(complete)) {  // else another build finished first: its tree stands
+      fs::remove_all(tree, ec);
+      fs::rename(part, tree, ec);
+      if (ec && !fs::exists(complete)) {
+        return fail(ec, str_cat("rename ", part.string(), " to ", tree.string()));
+      }
     }
   }
   const fs::path vmlinux_cache = tree / "vmlinux";

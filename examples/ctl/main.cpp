@@ -48,7 +48,7 @@ struct args {
     for (std::size_t i = 0; i < rest.size() && rest[i] != "--"; ++i) {
       const auto a = rest[i];
       if (a == name) {
-        if (i + 1 >= rest.size()) {
+        if (i + 1 >= rest.size() || rest[i + 1] == "--") {
           return katana::fail(errc::invalid_argument, std::string(name) + " needs a value");
         }
         std::string v(rest[i + 1]);

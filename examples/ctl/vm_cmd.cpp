@@ -280,7 +280,8 @@ result<katana::config::hypervisor_config> load_hypervisor(
     const std::string& config_file,
     katana::config::agent_config* agent,
     katana::config::runtime_config* runtime = nullptr,
-    katana::config::factory_config* factory = nullptr) {
+    katana::config::factory_config* factory = nullptr,
+    const std::string& shared_fs = {}) {
   katana::config::load_options lo;
   if (!config_file.empty()) {
     lo.path = config_file;
@@ -291,6 +292,9 @@ result<katana::config::hypervisor_config> load_hypervisor(
     return fail(errc::unsupported,
                 str_cat("configuration: [hypervisor.", kind,
                         "] is selected; katana-ctl vm drives QEMU only ([hypervisor.qemu])"));
+  }
+  if (!shared_fs.empty()) {  // --shared-fs: checked with the rest below
+    loaded.config.hypervisor()->shared_fs = shared_fs;
   }
   // As Kata's runtime does before it uses a configuration: fit it to this host, then check it.
   const auto host = katana::hypervisor::detect_host();
@@ -391,6 +395,8 @@ result<int> run_in(katana::hypervisor::vm_config vc, const run_request& rq) {
   // Caught from here on, so that no signal leaves a sandbox behind (the default action would
   // end katana-ctl with its mounts, cgroups and directory in place).
   signal_relay relay;
+  // A closed stdout (vm run ... | head) is a write error for the output pumps, not the end.
+  ::signal(SIGPIPE, SIG_IGN);
   katana::asio::io_context io;
   katana::asio::signal_set signals(io, SIGINT, SIGTERM, SIGHUP);
   std::function<void(boost::system::error_code, int)> on_signal = [&](boost::system::error_code ec,
@@ -477,6 +483,9 @@ result<int> run_in(katana::hypervisor::vm_config vc, const run_request& rq) {
   if (!outcome) {
     outcome = fail(errc::unavailable, str_cat("vm run: the VM ended before the container did (",
                                               sb.hypervisor().exit_report(), ")"));
+  } else if (!*outcome && !sb.hypervisor().running()) {
+    // The dead VM's closed socket may have failed an RPC first: say why it closed.
+    (*outcome).error().context += str_cat(" (the VM ended: ", sb.hypervisor().exit_report(), ")");
   }
   if (!*outcome) {  // before stop(): it removes the console log
     const auto tail =
@@ -603,14 +612,12 @@ result<int> run_command(std::vector<std::string_view> args) {
   vc.dir = fs::path("/run/katana/vm") / sid;
   katana::config::runtime_config runtime;
   katana::config::factory_config factory;
-  vc.hypervisor = KATANA_TRY(load_hypervisor(config_file, &vc.agent, &runtime, &factory));
-  if (!shared_fs.empty()) {
-    if (shared_fs != "virtio-9p" && shared_fs != "virtio-fs") {
-      return fail(errc::invalid_argument,
-                  str_cat("vm run: --shared-fs \"", shared_fs, "\" is not virtio-9p or virtio-fs"));
-    }
-    vc.hypervisor.shared_fs = shared_fs;
+  if (!shared_fs.empty() && shared_fs != "virtio-9p" && shared_fs != "virtio-fs") {
+    return fail(errc::invalid_argument,
+                str_cat("vm run: --shared-fs \"", shared_fs, "\" is not virtio-9p or virtio-fs"));
   }
+  vc.hypervisor =
+      KATANA_TRY(load_hypervisor(config_file, &vc.agent, &runtime, &factory, shared_fs));
   if (factory.enable_template) {
     KATANA_TRY(katana::sandbox::pin_accelerator(vc));
     const auto made =

@@ -109,8 +109,9 @@ inline status adjust_hypervisor(hypervisor_config& h,
   // does on ppc64le) so that the guest does not get more than the host has.
   const std::uint64_t block = host.limits.memory_block_mib;
   const std::uint64_t host_mib = host.memory_bytes >> 20;
-  const std::uint64_t host_aligned =
-      block > 1 ? std::max<std::uint64_t>(host_mib / block * block, block) : host_mib;
+  const std::uint64_t host_aligned = block > 1 && host_mib != 0
+                                         ? std::max<std::uint64_t>(host_mib / block * block, block)
+                                         : host_mib;
   if (h.default_memory == 0) {
     h.default_memory = 2048;
   }
@@ -132,7 +133,12 @@ inline status adjust_hypervisor(hypervisor_config& h,
   }
   const auto align = [&](std::string_view key, auto& v) {
     const auto up = round_up(v, block);
-    if (up != v) {
+    if (up != v && host_mib != 0 && up > host_mib && key != "memory_offset") {
+      note(key, str_cat(v, " MiB rounded down to ", host_aligned, " MiB (", host.arch,
+                        " guest memory is managed in ", block, " MiB blocks; the host has ",
+                        host_mib, " MiB)"));
+      v = static_cast<std::remove_reference_t<decltype(v)>>(host_aligned);
+    } else if (up != v) {
       note(key, str_cat(v, " MiB rounded up to ", up, " MiB (", host.arch,
                         " guest memory is managed in ", block, " MiB blocks)"));
       v = static_cast<std::remove_reference_t<decltype(v)>>(up);

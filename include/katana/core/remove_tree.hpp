@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <filesystem>
 #include <string>
+#include <string_view>
 #include <sys/stat.h>
 #include <system_error>
 #include <unistd.h>
@@ -27,23 +28,88 @@ namespace detail {
 struct tree_node {
   bool is_dir = false;
   bool mount_root = false;
-  std::uint64_t mount = 0;  // mount id (Linux >= 5.8), else the device
+  bool has_mount_id = false;  // Linux >= 5.8; before, `mount` is the device
+  std::uint64_t mount = 0;
 };
 
 inline result<tree_node> stat_node(int dirfd, const char* name, const std::string& display) {
   struct ::statx st {};
-  if (::statx(dirfd, name, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT, STATX_TYPE | STATX_MNT_ID, &st) !=
-      0) {
+  const int flags = AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | (*name == '\0' ? AT_EMPTY_PATH : 0);
+  if (::statx(dirfd, name, flags, STATX_TYPE | STATX_MNT_ID, &st) != 0) {
     return fail_errno("stat " + display);
   }
   tree_node n;
   n.is_dir = S_ISDIR(st.stx_mode);
   n.mount_root = (st.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) != 0 &&
                  (st.stx_attributes & STATX_ATTR_MOUNT_ROOT) != 0;
-  n.mount = (st.stx_mask & STATX_MNT_ID) != 0
-                ? st.stx_mnt_id
-                : (std::uint64_t{st.stx_dev_major} << 32U) | st.stx_dev_minor;
+  n.has_mount_id = (st.stx_mask & STATX_MNT_ID) != 0;
+  n.mount =
+      n.has_mount_id ? st.stx_mnt_id : (std::uint64_t{st.stx_dev_major} << 32U) | st.stx_dev_minor;
   return n;
+}
+
+/// Opens directory `name` and checks that what was opened is still on `mount`: a mount made
+/// on it between the stat and the open would otherwise be walked.
+inline result<unique_fd> open_on_mount(int dirfd,
+                                       const char* name,
+                                       std::uint64_t mount,
+                                       const std::string& display,
+                                       bool may_be_mount_root = false) {
+  const int fd = ::openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) {
+    return fail_errno("open " + display);
+  }
+  unique_fd owned(fd);
+  auto n = KATANA_TRY(stat_node(fd, "", display));
+  if (n.mount != mount || (n.mount_root && !may_be_mount_root)) {
+    return fail(std::make_error_code(std::errc::device_or_resource_busy),
+                str_cat(display, " is a mount point: not removed"));
+  }
+  return owned;
+}
+
+/// Where the kernel has no mount ids (before 5.8), a bind mount of the same filesystem looks
+/// like a plain directory: mountinfo says whether anything is mounted below `dir`.
+inline status no_mounts_below(const std::string& dir) {
+  const int fd = ::open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    return fail_errno("open /proc/self/mountinfo (to look for mounts below " + dir + ")");
+  }
+  const unique_fd owned(fd);
+  std::string text;
+  char buf[8192];
+  for (ssize_t n = 0; (n = ::read(fd, buf, sizeof buf)) != 0;) {
+    if (n < 0) {
+      if (errno == EINTR) {
+        continue;
+      }
+      return fail_errno("read /proc/self/mountinfo");
+    }
+    text.append(buf, static_cast<std::size_t>(n));
+  }
+  const std::string prefix = dir + "/";
+  for (std::size_t at = 0; at < text.size();) {
+    auto end = text.find('\n', at);
+    end = end == std::string::npos ? text.size() : end;
+    const std::string_view line(text.data() + at, end - at);
+    at = end + 1;
+    // The fifth field is the mount point (octal escapes for spaces: a prefix match still works
+    // for the paths katana makes).
+    std::size_t field = 0, from = 0;
+    for (int i = 0; i < 4 && field != std::string_view::npos; ++i) {
+      field = line.find(' ', from);
+      from = field + 1;
+    }
+    if (field == std::string_view::npos) {
+      continue;
+    }
+    const auto point = line.substr(from, line.find(' ', from) - from);
+    if (point.starts_with(prefix)) {
+      return fail(std::make_error_code(std::errc::device_or_resource_busy),
+                  str_cat(point, " is a mount point: ", dir, " not removed"));
+    }
+  }
+  return {};
 }
 
 /// Empties the directory open as `fd` (owned); the first error is kept, the walk goes on.
@@ -82,13 +148,12 @@ inline status empty_dir(unique_fd fd, std::uint64_t mount, const std::string& di
       }
     }
     if (is_dir) {
-      const int child =
-          ::openat(dfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-      if (child < 0) {
-        keep(fail_errno("open " + path));
+      auto child = open_on_mount(dfd, name.c_str(), mount, path);
+      if (!child) {
+        keep(unexpected<error>(std::move(child).error()));
         continue;
       }
-      if (auto r = empty_dir(unique_fd(child), mount, path); !r) {
+      if (auto r = empty_dir(std::move(*child), mount, path); !r) {
         keep(std::move(r));
         continue;
       }
@@ -111,7 +176,10 @@ inline status empty_dir(unique_fd fd, std::uint64_t mount, const std::string& di
 /// A mount point below it is left with its parents, and the error names it. A missing `path`
 /// is not an error; a symlink is removed, not followed.
 inline status remove_tree(const std::filesystem::path& path) {
-  const std::string display = path.native();
+  std::string display = path.native();
+  while (display.size() > 1 && display.back() == '/') {  // "link/" would follow the link
+    display.pop_back();
+  }
   auto top = detail::stat_node(AT_FDCWD, display.c_str(), display);
   if (!top) {
     if (top.error().code == std::errc::no_such_file_or_directory) {
@@ -125,11 +193,11 @@ inline status remove_tree(const std::filesystem::path& path) {
     }
     return {};
   }
-  const int fd = ::open(display.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (fd < 0) {
-    return fail_errno("open " + display);
+  if (!top->has_mount_id) {
+    KATANA_TRY(detail::no_mounts_below(display));
   }
-  KATANA_TRY(detail::empty_dir(unique_fd(fd), top->mount, display));
+  auto fd = KATANA_TRY(detail::open_on_mount(AT_FDCWD, display.c_str(), top->mount, display, true));
+  KATANA_TRY(detail::empty_dir(std::move(fd), top->mount, display));
   if (::rmdir(display.c_str()) != 0 && errno != ENOENT) {
     return fail_errno("remove " + display);
   }

@@ -12,6 +12,7 @@
 #include <string_view>
 #include <thread>
 #include <time.h>
+#include <unistd.h>
 #if defined(__x86_64__)
 #include <x86intrin.h>
 #endif
@@ -130,8 +131,32 @@ inline std::uint32_t measure_tsc_khz(
 #endif
 }
 
+/// The TSC rate measured once per host boot: kept in `cache` (on /run, a tmpfs) so that every
+/// launch passes the same tsc_early_khz, and a VM template's fingerprint stays the same.
+inline std::uint32_t measured_tsc_khz_cached(
+    const std::filesystem::path& cache = "/run/katana/tsc_khz") {
+  {
+    std::ifstream in(cache);
+    std::uint32_t khz = 0;
+    if (in >> khz && khz > 0) {
+      return khz;
+    }
+  }
+  const auto khz = measure_tsc_khz();
+  if (khz != 0) {
+    std::error_code ec;
+    std::filesystem::create_directories(cache.parent_path(), ec);
+    const auto part = cache.native() + ".part." + std::to_string(::getpid());
+    if (std::ofstream(part) << khz << "\n") {
+      std::filesystem::rename(part, cache, ec);
+    }
+    std::filesystem::remove(part, ec);
+  }
+  return khz;
+}
+
 /// The host's TSC frequency in kHz, 0 when unknown: /proc/cpuinfo's "cpu MHz" where that is
-/// the TSC's rate (most VMs), else measured (2 ms).
+/// the TSC's rate (most VMs), else measured (2 ms, once per host boot).
 inline std::uint32_t host_tsc_khz() {
   std::ifstream f("/proc/cpuinfo");
   std::stringstream text;
@@ -144,7 +169,7 @@ inline std::uint32_t host_tsc_khz() {
       return khz;
     }
   }
-  return measure_tsc_khz();
+  return measured_tsc_khz_cached();
 }
 
 }  // namespace katana::inline v0::hypervisor

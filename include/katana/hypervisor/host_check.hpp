@@ -125,7 +125,7 @@ inline host_report evaluate_host(const host_facts& f) {
   add_check(r, "configuration", f.config_error.empty() ? ok : fail,
             f.config_error.empty() ? str_cat("loaded from ", f.config_source) : f.config_error);
   for (const auto& n : f.config_notes) {
-    add_check(r, "configuration", note, n);
+    add_check(r, "configuration-note", note, n);
   }
   add_check(r, "arch", f.arch_known ? ok : fail,
             f.arch_known ? f.arch : str_cat(f.arch, " is not an architecture katana knows"));

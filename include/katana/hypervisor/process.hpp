@@ -111,6 +111,7 @@ class child_process {
       ::dup2(null, 1);
       ::dup2(err, 2);
       ::setpgid(0, 0);
+      ::signal(SIGPIPE, SIG_DFL);  // an ignored SIGPIPE would outlive exec
       if (gate[0] >= 0) {
         // One byte: go. EOF: the hook failed (or the parent died).
         ::close(gate[1]);

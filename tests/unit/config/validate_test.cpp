@@ -142,6 +142,23 @@ TEST_CASE("ppc64le memory, default and max, is aligned to 256 MiB blocks", "[con
   CHECK(big_notes[0] ==
         "hypervisor.qemu.default_memory: 9000 MiB is more than the host's 8000 MiB; using "
         "7936 MiB");
+  // A configured size that would round up past the host's RAM rounds down instead.
+  config::hypervisor_config near;
+  near.default_memory = 7990;
+  config::warnings near_notes;
+  const auto n = adjusted(near, ppc_host(8, 8000), &near_notes);
+  CHECK(n.default_memory == 7936);
+  CHECK(n.default_maxmemory == 7936);
+  // Host RAM not known: nothing to clamp to; configured sizes still align.
+  config::hypervisor_config unknown;
+  unknown.default_memory = 1000;
+  config::warnings unknown_notes;
+  const auto u = adjusted(unknown, ppc_host(8, 0), &unknown_notes);
+  CHECK(u.default_memory == 1024);
+  CHECK(u.default_maxmemory == 0);  // left to QEMU's default
+  for (const auto& note : unknown_notes) {
+    CHECK(note.find("host's 0 MiB") == std::string::npos);
+  }
   // A host with less than one block still gets one.
   config::hypervisor_config tiny;
   tiny.default_memory = 100;

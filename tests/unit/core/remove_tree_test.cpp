@@ -38,6 +38,13 @@ TEST_CASE("remove_tree removes a tree and does not follow symlinks", "[remove_tr
   fs::create_symlink(keep / "file", tree / "link-to-file");
   fs::create_symlink("/nonexistent", tree / "a" / "dangling");
 
+  // A trailing slash does not make it follow a symlink.
+  fs::create_directory_symlink(keep, s.path / "link");
+  REQUIRE(katana::remove_tree((s.path / "link").native() + "/"));
+  CHECK_FALSE(fs::exists(fs::symlink_status(s.path / "link")));
+  CHECK(fs::exists(keep / "file"));
+  CHECK(katana::detail::no_mounts_below(tree.native()));
+
   REQUIRE(katana::remove_tree(tree));
   CHECK_FALSE(fs::exists(fs::symlink_status(tree)));
   CHECK(fs::exists(keep / "file"));
@@ -73,6 +80,11 @@ TEST_CASE("remove_tree leaves a mount below the tree alone and names it", "[remo
     const auto target = tree / "shared" / "rootfs";
     if (::mount(victim.c_str(), target.c_str(), nullptr, MS_BIND, nullptr) != 0) {
       ::_exit(2);
+    }
+    // What kernels without mount ids (before 5.8) rely on: mountinfo names the mount.
+    if (auto m = katana::detail::no_mounts_below(tree.native());
+        m || m.error().message().find(target.native() + " is a mount point") == std::string::npos) {
+      ::_exit(7);
     }
     auto r = katana::remove_tree(tree);
     if (r) {

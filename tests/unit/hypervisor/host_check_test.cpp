@@ -121,7 +121,7 @@ TEST_CASE("host check: a configuration that does not load fails once, its notes 
   CHECK(ok.runnable);
   std::size_t notes = 0;
   for (const auto& c : ok.checks) {
-    notes += c.name == "configuration" && c.status == check_status::note &&
+    notes += c.name == "configuration-note" && c.status == check_status::note &&
              c.detail == g.config_notes[0];
   }
   CHECK(notes == 1);

@@ -125,7 +125,8 @@ class vm {
     params_ = sandbox_params::in_dir(cfg_.id, cfg_.dir);
     params_.shared_dir = cfg_.shared_dir;
     params_.accel = accel_;
-    params_.host_tsc_khz = host_tsc_khz();
+    // Only TCG's guest needs it (tsc_early_khz); where it is measured, that takes 2 ms.
+    params_.host_tsc_khz = accel_ == accelerator::tcg ? host_tsc_khz() : 0;
     if (cfg_.template_role != vm_template_role::none) {
       if (cfg_.template_dir.empty()) {
         return fail(errc::invalid_argument, "qemu: a VM template needs its directory");
