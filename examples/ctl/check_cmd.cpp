@@ -76,14 +76,13 @@ katana::result<int> check_command(std::vector<std::string_view> args) {
       source += source.empty() ? s : ", " + s;
     }
     const auto host = hv::detect_host();
-    auto& notes = config_notes;
     if (const auto* h = cfg.hypervisor(); h == nullptr) {
       config_error = cfg.selected_hypervisor().error().message();
       assets_known = false;
     } else if (const auto kind = *cfg.selected_hypervisor(); kind != "qemu") {
       config_error = "[hypervisor." + kind + "] is selected; katana runs VMs with QEMU only";
       table = *h;
-    } else if (auto adjusted = katana::config::adjust(cfg, host, notes); !adjusted) {
+    } else if (auto adjusted = katana::config::adjust(cfg, host, config_notes); !adjusted) {
       config_error = adjusted.error().message();
       table = *cfg.hypervisor();
     } else if (auto valid = katana::config::validate(cfg, host); !valid) {

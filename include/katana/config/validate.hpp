@@ -131,9 +131,10 @@ inline status adjust_hypervisor(hypervisor_config& h,
     }
     h.default_maxmemory = static_cast<std::uint32_t>(host_aligned);
   }
-  const auto align = [&](std::string_view key, auto& v) {
+  // within_host: a guest size, which may not round up past the host's RAM.
+  const auto align = [&](std::string_view key, auto& v, bool within_host) {
     const auto up = round_up(v, block);
-    if (up != v && host_mib != 0 && up > host_mib && key != "memory_offset") {
+    if (up != v && within_host && host_mib != 0 && up > host_mib) {
       note(key, str_cat(v, " MiB rounded down to ", host_aligned, " MiB (", host.arch,
                         " guest memory is managed in ", block, " MiB blocks; the host has ",
                         host_mib, " MiB)"));
@@ -148,9 +149,9 @@ inline status adjust_hypervisor(hypervisor_config& h,
       round_up(h.default_maxmemory, block) > UINT32_MAX) {
     return fail(errc::invalid_config, str_cat(where, ".default_maxmemory: too large"));
   }
-  align("default_memory", h.default_memory);
-  align("default_maxmemory", h.default_maxmemory);
-  align("memory_offset", h.memory_offset);
+  align("default_memory", h.default_memory, true);
+  align("default_maxmemory", h.default_maxmemory, true);
+  align("memory_offset", h.memory_offset, false);
   if (h.default_maxmemory != 0 && h.default_memory > h.default_maxmemory) {
     note("default_maxmemory",
          str_cat(h.default_maxmemory, " MiB is less than default_memory; using ", h.default_memory,

@@ -113,6 +113,61 @@ inline std::string file_problem(const file_fact& f) {
   return f.detail.empty() ? str_cat(f.path, " is not usable") : str_cat(f.path, ": ", f.detail);
 }
 
+/// QEMU, virtiofsd, kernel and initrd (or image): the files the configuration names.
+inline void check_assets(host_report& r, const host_facts& f) {
+  using enum check_status;
+  constexpr std::string_view image_hint = " (katana-ctl image build installs it)";
+  if (f.qemu.path.empty()) {
+    add_check(r, "qemu", fail, "no hypervisor path configured");
+  } else if (!f.qemu.exists || !f.qemu.usable) {
+    add_check(r, "qemu", fail,
+              str_cat(file_problem(f.qemu), " (Debian: apt-get install qemu-system-x86)"));
+  } else if (!f.qemu_binary.empty() && !f.qemu.path.ends_with(f.qemu_binary)) {
+    add_check(r, "qemu", warning,
+              str_cat(f.qemu.path, " is not ", f.qemu_binary, ", the QEMU for ", f.arch));
+  } else {
+    add_check(r, "qemu", ok,
+              f.qemu.detail.empty() ? f.qemu.path : str_cat(f.qemu.path, ": ", f.qemu.detail));
+  }
+
+  if (f.virtiofsd.exists && f.virtiofsd.usable) {
+    add_check(r, "virtiofsd", ok, str_cat(f.virtiofsd.path, " (shared_fs = ", f.shared_fs, ")"));
+  } else if (f.shared_fs == "virtio-fs") {
+    add_check(
+        r, "virtiofsd", fail,
+        str_cat(f.virtiofsd.path.empty() ? "no virtio_fs_daemon configured"
+                                         : detail::file_problem(f.virtiofsd),
+                " and shared_fs = \"virtio-fs\" (Debian: apt-get install qemu-system-common)"));
+  } else {
+    add_check(
+        r, "virtiofsd", note,
+        str_cat(f.virtiofsd.path.empty() ? "not configured" : detail::file_problem(f.virtiofsd),
+                ": virtio-fs is not available (shared_fs = ", f.shared_fs, ")"));
+  }
+
+  if (f.kernel.path.empty()) {
+    add_check(r, "kernel", fail, "no kernel configured");
+  } else if (!f.kernel.exists || !f.kernel.usable) {
+    add_check(r, "kernel", fail, str_cat(file_problem(f.kernel), image_hint));
+  } else if (f.machine_type == "microvm" && !f.kernel_is_elf) {
+    add_check(r, "kernel", fail,
+              str_cat(f.kernel.path,
+                      " is not an ELF: the microvm machine boots an uncompressed vmlinux (PVH)"));
+  } else {
+    add_check(r, "kernel", ok, f.kernel.path);
+  }
+  if (!f.initrd.path.empty()) {
+    add_check(r, "initrd", f.initrd.exists && f.initrd.usable ? ok : fail,
+              f.initrd.exists && f.initrd.usable ? f.initrd.path
+                                                 : str_cat(file_problem(f.initrd), image_hint));
+  } else if (!f.image.path.empty()) {
+    add_check(r, "image", f.image.exists && f.image.usable ? ok : fail,
+              f.image.exists && f.image.usable ? f.image.path : file_problem(f.image));
+  } else {
+    add_check(r, "initrd", fail, "neither initrd nor image is configured");
+  }
+}
+
 }  // namespace detail
 
 /// The checks and the verdict for `f`; touches nothing.
@@ -120,7 +175,6 @@ inline host_report evaluate_host(const host_facts& f) {
   using enum check_status;
   using detail::add_check;
   host_report r;
-  constexpr std::string_view image_hint = " (katana-ctl image build installs it)";
 
   add_check(r, "configuration", f.config_error.empty() ? ok : fail,
             f.config_error.empty() ? str_cat("loaded from ", f.config_source) : f.config_error);
@@ -157,61 +211,11 @@ inline host_report evaluate_host(const host_facts& f) {
                 ? "/dev/vhost-vsock opens (the agent channel is virtio-serial all the same)"
                 : str_cat(f.vhost_vsock_detail, ": the agent channel is virtio-serial"));
 
-  if (!f.assets_known) {
+  if (f.assets_known) {
+    detail::check_assets(r, f);
+  } else {
     add_check(r, "assets", note,
               "QEMU, virtiofsd, kernel and initrd not checked: the configuration did not load");
-  } else {
-    if (f.qemu.path.empty()) {
-      add_check(r, "qemu", fail, "no hypervisor path configured");
-    } else if (!f.qemu.exists || !f.qemu.usable) {
-      add_check(
-          r, "qemu", fail,
-          str_cat(detail::file_problem(f.qemu), " (Debian: apt-get install qemu-system-x86)"));
-    } else if (!f.qemu_binary.empty() && !f.qemu.path.ends_with(f.qemu_binary)) {
-      add_check(r, "qemu", warning,
-                str_cat(f.qemu.path, " is not ", f.qemu_binary, ", the QEMU for ", f.arch));
-    } else {
-      add_check(r, "qemu", ok,
-                f.qemu.detail.empty() ? f.qemu.path : str_cat(f.qemu.path, ": ", f.qemu.detail));
-    }
-
-    if (f.virtiofsd.exists && f.virtiofsd.usable) {
-      add_check(r, "virtiofsd", ok, str_cat(f.virtiofsd.path, " (shared_fs = ", f.shared_fs, ")"));
-    } else if (f.shared_fs == "virtio-fs") {
-      add_check(
-          r, "virtiofsd", fail,
-          str_cat(f.virtiofsd.path.empty() ? "no virtio_fs_daemon configured"
-                                           : detail::file_problem(f.virtiofsd),
-                  " and shared_fs = \"virtio-fs\" (Debian: apt-get install qemu-system-common)"));
-    } else {
-      add_check(
-          r, "virtiofsd", note,
-          str_cat(f.virtiofsd.path.empty() ? "not configured" : detail::file_problem(f.virtiofsd),
-                  ": virtio-fs is not available (shared_fs = ", f.shared_fs, ")"));
-    }
-
-    if (f.kernel.path.empty()) {
-      add_check(r, "kernel", fail, "no kernel configured");
-    } else if (!f.kernel.exists || !f.kernel.usable) {
-      add_check(r, "kernel", fail, str_cat(detail::file_problem(f.kernel), image_hint));
-    } else if (f.machine_type == "microvm" && !f.kernel_is_elf) {
-      add_check(r, "kernel", fail,
-                str_cat(f.kernel.path,
-                        " is not an ELF: the microvm machine boots an uncompressed vmlinux (PVH)"));
-    } else {
-      add_check(r, "kernel", ok, f.kernel.path);
-    }
-    if (!f.initrd.path.empty()) {
-      add_check(r, "initrd", f.initrd.exists && f.initrd.usable ? ok : fail,
-                f.initrd.exists && f.initrd.usable
-                    ? f.initrd.path
-                    : str_cat(detail::file_problem(f.initrd), image_hint));
-    } else if (!f.image.path.empty()) {
-      add_check(r, "image", f.image.exists && f.image.usable ? ok : fail,
-                f.image.exists && f.image.usable ? f.image.path : detail::file_problem(f.image));
-    } else {
-      add_check(r, "initrd", fail, "neither initrd nor image is configured");
-    }
   }
 
   if (!use_kvm && f.machine_type == "microvm" && f.host_tsc_khz == 0) {

@@ -26,12 +26,12 @@
 #include <katana/cgroup/noop.hpp>
 #include <katana/config.hpp>
 #include <katana/core/error.hpp>
-#include <katana/core/remove_tree.hpp>
 #include <katana/core/scope_exit.hpp>
 #include <katana/core/str_cat.hpp>
 #include <katana/core/try.hpp>
 #include <katana/hypervisor/concepts.hpp>
 #include <katana/hypervisor/qemu/qemu.hpp>
+#include <katana/sandbox/remove_tree.hpp>
 #include <katana/sandbox/stale.hpp>
 
 namespace katana::inline v0::sharedfs {

@@ -23,11 +23,11 @@
 #include <katana/cgroup/mountinfo.hpp>
 #include <katana/config.hpp>
 #include <katana/core/error.hpp>
-#include <katana/core/remove_tree.hpp>
 #include <katana/core/str_cat.hpp>
 #include <katana/core/try.hpp>
 #include <katana/core/unique_fd.hpp>
 #include <katana/oci/detail/read_file.hpp>
+#include <katana/sandbox/remove_tree.hpp>
 
 namespace katana::inline v0::sandbox {
 
@@ -76,21 +76,6 @@ inline pid_t pid_suffix(std::string_view name) {
   const auto digits = name.substr(dash + 1);
   const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), pid);
   return ec == std::errc{} && end == digits.data() + digits.size() ? pid : 0;
-}
-
-/// Mount points at or below `dir` in mountinfo text, deepest first.
-inline std::vector<std::string> mounts_below(std::string_view mountinfo, const std::string& dir) {
-  std::vector<std::string> out;
-  if (auto mounts = cgroup::parse_mountinfo(mountinfo)) {
-    for (const auto& m : *mounts) {
-      if (m.mount_point == dir || m.mount_point.starts_with(dir + "/")) {
-        out.push_back(m.mount_point);
-      }
-    }
-  }
-  std::sort(out.begin(), out.end(),
-            [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
-  return out;
 }
 }  // namespace detail
 

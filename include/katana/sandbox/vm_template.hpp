@@ -16,12 +16,12 @@
 
 #include <katana/config.hpp>
 #include <katana/core/error.hpp>
-#include <katana/core/remove_tree.hpp>
 #include <katana/core/str_cat.hpp>
 #include <katana/core/try.hpp>
 #include <katana/hypervisor/concepts.hpp>
 #include <katana/hypervisor/qemu/qemu.hpp>
 #include <katana/oci/detail/read_file.hpp>
+#include <katana/sandbox/remove_tree.hpp>
 #include <katana/sandbox/stale.hpp>
 
 namespace katana::inline v0::sandbox {

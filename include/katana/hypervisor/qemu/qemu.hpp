@@ -349,22 +349,14 @@ class vm {
   /// A start that failed: QEMU's stderr in the error, QEMU gone, files removed.
   unexpected<error> died(error e) {
     (void)proc_.wait_for(std::chrono::milliseconds(200));
-    auto code = proc_.poll();
+    e.context += str_cat("; ", exit_report());
     proc_.kill();
-    auto tail = proc_.stderr_tail();
-    std::string msg = "qemu: start";
-    if (code) {
-      msg += str_cat(" (QEMU exited with ", *code, ")");
-    }
-    if (!tail.empty()) {
-      e.context += str_cat("; QEMU stderr: ", tail);
-    }
     if (qmp_) {
       qmp_->close();
       qmp_.reset();
     }
     cleanup();
-    return unexpected<error>(std::move(e).wrap(msg));
+    return unexpected<error>(std::move(e).wrap("qemu: start"));
   }
 
   void cleanup() {

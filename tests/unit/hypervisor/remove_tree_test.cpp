@@ -10,7 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <katana/core/remove_tree.hpp>
+#include <katana/sandbox/remove_tree.hpp>
 
 #include "../temp_dir.hpp"
 #include "catch.hpp"
@@ -40,18 +40,18 @@ TEST_CASE("remove_tree removes a tree and does not follow symlinks", "[remove_tr
 
   // A trailing slash does not make it follow a symlink.
   fs::create_directory_symlink(keep, s.path / "link");
-  REQUIRE(katana::remove_tree((s.path / "link").native() + "/"));
+  REQUIRE(katana::sandbox::remove_tree((s.path / "link").native() + "/"));
   CHECK_FALSE(fs::exists(fs::symlink_status(s.path / "link")));
   CHECK(fs::exists(keep / "file"));
-  CHECK(katana::detail::no_mounts_below(tree.native()));
+  CHECK(katana::sandbox::detail::no_mounts_below(tree.native()));
 
-  REQUIRE(katana::remove_tree(tree));
+  REQUIRE(katana::sandbox::remove_tree(tree));
   CHECK_FALSE(fs::exists(fs::symlink_status(tree)));
   CHECK(fs::exists(keep / "file"));
 
-  CHECK(katana::remove_tree(tree));  // missing: nothing to do
+  CHECK(katana::sandbox::remove_tree(tree));  // missing: nothing to do
   touch(tree);
-  CHECK(katana::remove_tree(tree));  // a file
+  CHECK(katana::sandbox::remove_tree(tree));  // a file
   CHECK_FALSE(fs::exists(tree));
 }
 
@@ -82,11 +82,11 @@ TEST_CASE("remove_tree leaves a mount below the tree alone and names it", "[remo
       ::_exit(2);
     }
     // What kernels without mount ids (before 5.8) rely on: mountinfo names the mount.
-    if (auto m = katana::detail::no_mounts_below(tree.native());
+    if (auto m = katana::sandbox::detail::no_mounts_below(tree.native());
         m || m.error().message().find(target.native() + " is a mount point") == std::string::npos) {
       ::_exit(7);
     }
-    auto r = katana::remove_tree(tree);
+    auto r = katana::sandbox::remove_tree(tree);
     if (r) {
       ::_exit(3);
     }
@@ -100,7 +100,7 @@ TEST_CASE("remove_tree leaves a mount below the tree alone and names it", "[remo
       ::_exit(5);
     }
     // Once unmounted, the rest goes.
-    if (::umount2(target.c_str(), MNT_DETACH) != 0 || !katana::remove_tree(tree) ||
+    if (::umount2(target.c_str(), MNT_DETACH) != 0 || !katana::sandbox::remove_tree(tree) ||
         fs::exists(tree, ec)) {
       ::_exit(6);
     }

@@ -1,9 +1,10 @@
-// remove_tree: removes a directory tree without leaving the mount it is on. A sandbox
-// directory can still have a bind mount below it (an unmount failed, or someone else mounted
-// there); std::filesystem::remove_all would walk through such a mount and delete the files
-// behind it, the user's rootfs say. remove_tree refuses mount points and symlinks to follow.
+// remove_tree: removes a sandbox directory without leaving the mount it is on. The directory
+// can still have a bind mount below it (an unmount failed, or someone else mounted there);
+// std::filesystem::remove_all would walk through such a mount and delete the files behind it,
+// the user's rootfs say. remove_tree refuses mount points and symlinks to follow.
 #pragma once
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdint>
 #include <dirent.h>
@@ -14,14 +15,17 @@
 #include <sys/stat.h>
 #include <system_error>
 #include <unistd.h>
+#include <vector>
 
+#include <katana/cgroup/mountinfo.hpp>
 #include <katana/config.hpp>
 #include <katana/core/error.hpp>
 #include <katana/core/str_cat.hpp>
 #include <katana/core/try.hpp>
 #include <katana/core/unique_fd.hpp>
+#include <katana/oci/detail/read_file.hpp>
 
-namespace katana::inline v0 {
+namespace katana::inline v0::sandbox {
 
 namespace detail {
 
@@ -68,45 +72,31 @@ inline result<unique_fd> open_on_mount(int dirfd,
   return owned;
 }
 
+/// The mount points at or below `dir` in mountinfo text, deepest first (the order to detach).
+inline std::vector<std::string> mounts_below(std::string_view mountinfo, const std::string& dir) {
+  std::vector<std::string> out;
+  if (auto mounts = cgroup::parse_mountinfo(mountinfo)) {
+    for (const auto& m : *mounts) {
+      if (m.mount_point == dir || m.mount_point.starts_with(dir + "/")) {
+        out.push_back(m.mount_point);
+      }
+    }
+  }
+  std::sort(out.begin(), out.end(),
+            [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
+  return out;
+}
+
 /// Where the kernel has no mount ids (before 5.8), a bind mount of the same filesystem looks
 /// like a plain directory: mountinfo says whether anything is mounted below `dir`.
-inline status no_mounts_below(const std::string& dir) {
-  const int fd = ::open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    return fail_errno("open /proc/self/mountinfo (to look for mounts below " + dir + ")");
-  }
-  const unique_fd owned(fd);
-  std::string text;
-  char buf[8192];
-  for (ssize_t n = 0; (n = ::read(fd, buf, sizeof buf)) != 0;) {
-    if (n < 0) {
-      if (errno == EINTR) {
-        continue;
-      }
-      return fail_errno("read /proc/self/mountinfo");
-    }
-    text.append(buf, static_cast<std::size_t>(n));
-  }
-  const std::string prefix = dir + "/";
-  for (std::size_t at = 0; at < text.size();) {
-    auto end = text.find('\n', at);
-    end = end == std::string::npos ? text.size() : end;
-    const std::string_view line(text.data() + at, end - at);
-    at = end + 1;
-    // The fifth field is the mount point (octal escapes for spaces: a prefix match still works
-    // for the paths katana makes).
-    std::size_t field = 0, from = 0;
-    for (int i = 0; i < 4 && field != std::string_view::npos; ++i) {
-      field = line.find(' ', from);
-      from = field + 1;
-    }
-    if (field == std::string_view::npos) {
-      continue;
-    }
-    const auto point = line.substr(from, line.find(' ', from) - from);
-    if (point.starts_with(prefix)) {
+inline status no_mounts_below(const std::string& dir,
+                              const std::filesystem::path& mountinfo = "/proc/self/mountinfo") {
+  const auto text = KATANA_TRY(oci::detail::read_small_file(mountinfo, std::size_t{64} << 20),
+                               "look for mounts below " + dir);
+  for (const auto& m : mounts_below(text, dir)) {
+    if (m != dir) {
       return fail(std::make_error_code(std::errc::device_or_resource_busy),
-                  str_cat(point, " is a mount point: ", dir, " not removed"));
+                  str_cat(m, " is a mount point: ", dir, " not removed"));
     }
   }
   return {};
@@ -134,20 +124,15 @@ inline status empty_dir(unique_fd fd, std::uint64_t mount, const std::string& di
     }
     const std::string path = display + "/" + name;
     bool is_dir = e->d_type == DT_DIR;
-    if (e->d_type == DT_DIR || e->d_type == DT_UNKNOWN) {
+    if (e->d_type == DT_UNKNOWN) {
       auto n = stat_node(dfd, name.c_str(), path);
       if (!n) {
         keep(unexpected<error>(std::move(n).error()));
         continue;
       }
       is_dir = n->is_dir;
-      if (is_dir && (n->mount != mount || n->mount_root)) {
-        keep(fail(std::make_error_code(std::errc::device_or_resource_busy),
-                  str_cat(path, " is a mount point: not removed")));
-        continue;
-      }
     }
-    if (is_dir) {
+    if (is_dir) {  // a mount point is refused here, by what the open found
       auto child = open_on_mount(dfd, name.c_str(), mount, path);
       if (!child) {
         keep(unexpected<error>(std::move(child).error()));
@@ -204,4 +189,4 @@ inline status remove_tree(const std::filesystem::path& path) {
   return {};
 }
 
-}  // namespace katana::inline v0
+}  // namespace katana::inline v0::sandbox
