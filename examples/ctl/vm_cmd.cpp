@@ -156,7 +156,8 @@ task<result<int>> converse(kt::unix_socket sock,
     dt.set_usec(std::chrono::duration_cast<std::chrono::microseconds>(now).count() % 1000000);
     auto r_time = co_await agent->set_guest_date_time(dt, opts(10s));
     if (!r_time) {
-      co_return katana::unexpected<katana::error>(r_time.error().wrap("vm run: clone"));
+      co_return katana::unexpected<katana::error>(
+          r_time.error().wrap("vm run: clone: SetGuestDateTime"));
     }
     std::string seed(64, '\0');
     if (::getrandom(seed.data(), seed.size(), 0) != static_cast<ssize_t>(seed.size())) {
@@ -166,7 +167,8 @@ task<result<int>> converse(kt::unix_socket sock,
     rs.set_data(seed);
     auto r_seed = co_await agent->reseed_random_dev(rs, opts(10s));
     if (!r_seed) {
-      co_return katana::unexpected<katana::error>(r_seed.error().wrap("vm run: clone"));
+      co_return katana::unexpected<katana::error>(
+          r_seed.error().wrap("vm run: clone: ReseedRandomDev"));
     }
   }
   grpc::CreateSandboxRequest cs;
@@ -182,7 +184,8 @@ task<result<int>> converse(kt::unix_socket sock,
   st->set_mount_point(share.mount_point);
   auto r_create_sandbox = co_await agent->create_sandbox(cs, opts(90s));
   if (!r_create_sandbox) {
-    co_return katana::unexpected<katana::error>(r_create_sandbox.error());
+    co_return katana::unexpected<katana::error>(
+        r_create_sandbox.error().wrap("vm run: CreateSandbox"));
   }
   if (timing) {
     std::fprintf(stderr, "vm: agent ready (CreateSandbox done) at %.3f s\n", since(t0));
@@ -193,13 +196,15 @@ task<result<int>> converse(kt::unix_socket sock,
   *cc.mutable_oci() = katana::agent::convert::to_pb(spec);
   auto r_create_container = co_await agent->create_container(cc, opts(create_timeout));
   if (!r_create_container) {
-    co_return katana::unexpected<katana::error>(r_create_container.error());
+    co_return katana::unexpected<katana::error>(
+        r_create_container.error().wrap("vm run: CreateContainer"));
   }
   grpc::StartContainerRequest sc;
   sc.set_container_id(cid);
   auto r_start_container = co_await agent->start_container(sc, opts(60s));
   if (!r_start_container) {
-    co_return katana::unexpected<katana::error>(r_start_container.error());
+    co_return katana::unexpected<katana::error>(
+        r_start_container.error().wrap("vm run: StartContainer"));
   }
 
   auto ex = co_await katana::asio::this_coro::executor;
@@ -247,7 +252,7 @@ task<result<int>> converse(kt::unix_socket sock,
   wp.set_exec_id(cid);
   auto wr = co_await agent->wait_process(wp);
   if (!wr) {
-    co_return katana::unexpected<katana::error>(wr.error());
+    co_return katana::unexpected<katana::error>(wr.error().wrap("vm run: WaitProcess"));
   }
   const auto& w = *wr;
   if (*readers > 0) {  // what the process wrote before it exited may still be on its way
@@ -483,9 +488,16 @@ result<int> run_in(katana::hypervisor::vm_config vc, const run_request& rq) {
   if (!outcome) {
     outcome = fail(errc::unavailable, str_cat("vm run: the VM ended before the container did (",
                                               sb.hypervisor().exit_report(), ")"));
-  } else if (!*outcome && !sb.hypervisor().running()) {
-    // The dead VM's closed socket may have failed an RPC first: say why it closed.
-    (*outcome).error().context += str_cat(" (the VM ended: ", sb.hypervisor().exit_report(), ")");
+  } else if (!*outcome) {
+    // A guest that panics (an agent crash ends in one) closes the channel before QEMU exits:
+    // panic=1 reboots after a second, and -no-reboot turns that into QEMU's exit.
+    if (sb.hypervisor().running() &&
+        (*outcome).error().code == make_error_code(errc::unavailable)) {
+      (void)sb.hypervisor().wait(3s);
+    }
+    if (!sb.hypervisor().running()) {
+      (*outcome).error().context += str_cat(" (the VM ended: ", sb.hypervisor().exit_report(), ")");
+    }
   }
   if (!*outcome) {  // before stop(): it removes the console log
     const auto tail =

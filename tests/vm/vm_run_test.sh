@@ -11,7 +11,8 @@
 # not exist must fail after the boot and leave nothing behind either (QEMU is started, no agent
 # conversation). A run whose katana-ctl gets SIGTERM passes it to the container, and one more
 # signal tears it down (exit 130 for SIGINT), again leaving nothing; so does a run whose QEMU
-# is killed, which fails saying so.
+# is killed, which fails saying so, and a guest that panics (what the agent's crash, as PID 1,
+# ends in; here the OOM killer with vm.panic_on_oom), which fails with the panic's message.
 # Then a run over virtio-fs (virtiofsd) instead of 9p, with [runtime] sandbox_cgroup_only = true
 # so virtiofsd must be in the sandbox cgroup too. Then two runs with [factory] enable_template:
 # one makes the VM template, the next starts from it; `vm template status|destroy` see it.
@@ -74,7 +75,7 @@ fi
 grep -Eq '^  fail +qemu ' "$work/check.out" && skip "$(grep -E '^  fail +qemu ' "$work/check.out")"
 
 cp /bin/busybox "$work/rootfs/bin/"
-for tool in sh echo cat sleep; do ln -s busybox "$work/rootfs/bin/$tool"; done
+for tool in sh echo cat sleep tail; do ln -s busybox "$work/rootfs/bin/$tool"; done
 marker="katana-vm-run-$RANDOM$RANDOM"
 echo "$marker" >"$work/rootfs/marker"
 
@@ -227,6 +228,28 @@ else
   fail "QEMU killed: the container did not start"; cat "$work/err-qk"
 fi
 leftovers "$ctl_pid" "after QEMU was killed"
+
+# 3d. The guest crashes while the container runs. The agent is the guest's PID 1, so its
+#     crash is a kernel panic ("Attempted to kill init"); a container cannot kill PID 1, so the
+#     test panics the guest another way: a memory hog in a 256 MiB guest with vm.panic_on_oom.
+#     panic=1 reboots, -no-reboot ends QEMU; katana-ctl must say so and tear down.
+sed -e 's/^default_memory = .*/default_memory = 256/' \
+  -e 's/^kernel_params = "\(.*\)"/kernel_params = "\1 sysctl.vm.panic_on_oom=1"/' \
+  "$work/configuration.toml" >"$work/configuration-panic.toml"
+grep -q '^kernel_params = ".* sysctl.vm.panic_on_oom=1"' "$work/configuration-panic.toml" ||
+  fail "could not set panic_on_oom in the configuration"
+"$ctl" vm run --config "$work/configuration-panic.toml" --rootfs "$work/rootfs" -- \
+  /bin/sh -c 'echo started >&2; exec tail /dev/zero' >"$work/out-panic" 2>"$work/err-panic" &
+ctl_pid=$!
+wait "$ctl_pid"
+rc=$?
+echo "guest panic: rc=$rc: $(grep '^katana-ctl: ' "$work/err-panic")"
+if [[ $rc != 125 ]] || ! grep -q '^started$' "$work/err-panic" ||
+  ! grep -q '^katana-ctl: .*after the guest rebooted.*guest kernel panic: Out of memory' \
+    "$work/err-panic"; then
+  fail "guest panic: rc=$rc, stderr:"; cat "$work/err-panic"
+fi
+leftovers "$ctl_pid" "after the guest panicked"
 
 # 4. virtio-fs (virtiofsd) instead of 9p: the share both ways, the exit code, and no
 #    virtiofsd left behind.

@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <chrono>
 #include <csignal>
+#include <cstring>
 #include <fcntl.h>
 #include <filesystem>
 #include <fstream>
@@ -40,6 +41,19 @@ inline int exit_code_of(int wait_status) noexcept {
   return -1;
 }
 
+/// "exited with 3", "was killed by signal 9 (Killed)": an exit code above 128 is not a signal.
+inline std::string describe_wait_status(int wait_status) {
+  if (WIFSIGNALED(wait_status)) {
+    const char* name = ::strsignal(WTERMSIG(wait_status));
+    return str_cat("was killed by signal ", WTERMSIG(wait_status), " (",
+                   name != nullptr ? name : "unknown", ")");
+  }
+  if (WIFEXITED(wait_status)) {
+    return str_cat("exited with ", WEXITSTATUS(wait_status));
+  }
+  return str_cat("ended (wait status ", wait_status, ")");
+}
+
 class child_process {
  public:
   child_process() = default;
@@ -48,12 +62,14 @@ class child_process {
   child_process(child_process&& o) noexcept
       : pid_(std::exchange(o.pid_, -1)),
         status_(std::move(o.status_)),
+        wait_status_(std::move(o.wait_status_)),
         stderr_path_(std::move(o.stderr_path_)) {}
   child_process& operator=(child_process&& o) noexcept {
     if (this != &o) {
       kill();
       pid_ = std::exchange(o.pid_, -1);
       status_ = std::move(o.status_);
+      wait_status_ = std::move(o.wait_status_);
       stderr_path_ = std::move(o.stderr_path_);
     }
     return *this;
@@ -163,9 +179,16 @@ class child_process {
     const pid_t r = ::waitpid(pid_, &st, WNOHANG);
     if (r == pid_) {
       status_ = exit_code_of(st);
+      wait_status_ = st;
       pid_ = -1;
     }
     return status_;
+  }
+
+  /// The raw wait status once the child has been reaped (tells a signal from an exit code).
+  [[nodiscard]] std::optional<int> wait_status() {
+    (void)poll();
+    return wait_status_;
   }
   [[nodiscard]] bool running() { return pid_ > 0 && !poll(); }
 
@@ -213,6 +236,7 @@ class child_process {
       while (::waitpid(pid_, &st, 0) < 0 && errno == EINTR) {
       }
       status_ = exit_code_of(st);
+      wait_status_ = st;
       pid_ = -1;
     }
   }
@@ -242,6 +266,7 @@ class child_process {
  private:
   pid_t pid_ = -1;
   std::optional<int> status_;
+  std::optional<int> wait_status_;
   std::filesystem::path stderr_path_;
 };
 

@@ -102,6 +102,49 @@ TEST_CASE("QMP: status, virtio-blk hot-plug and quit on a paused q35 VM", "[qemu
   CHECK(bad.error().context.find("no-such-device") != std::string::npos);
   REQUIRE((*qmp)->quit());
   CHECK(proc->wait_for(5s).has_value());
+  // What the socket still holds after QEMU's exit says why it stopped the machine.
+  CHECK(hv::qemu::qmp::shutdown_reason((*qmp)->drain_events()) == "host-qmp-quit");
+}
+
+TEST_CASE("a child's end: an exit code above 128 is not a signal", "[qemu][spawn]") {
+  temp_dir dir;
+  auto exited = hv::child_process::spawn({"/bin/sh", "-c", "exit 137"}, dir.path / "e1");
+  REQUIRE(exited);
+  CHECK(exited->wait_for(10s) == 137);
+  REQUIRE(exited->wait_status());
+  CHECK(hv::describe_wait_status(*exited->wait_status()) == "exited with 137");
+  auto killed = hv::child_process::spawn({"/bin/sh", "-c", "read x"}, dir.path / "e2");
+  REQUIRE(killed);
+  CHECK_FALSE(killed->wait_status());  // still running
+  killed->kill();
+  REQUIRE(killed->wait_status());
+  CHECK(hv::describe_wait_status(*killed->wait_status()) == "was killed by signal 9 (Killed)");
+}
+
+TEST_CASE("exit report parts: QMP's shutdown reason and the guest's panic message", "[qemu]") {
+  namespace qmp = hv::qemu::qmp;
+  CHECK(qmp::shutdown_reason({}).empty());
+  CHECK(qmp::shutdown_reason({R"({"event": "STOP", "timestamp": {"seconds": 1}})",
+                              R"({"timestamp": {"seconds": 2, "microseconds": 5}, "event": )"
+                              R"("SHUTDOWN", "data": {"guest": true, "reason": "guest-reset"}})",
+                              R"({"event": "RESUME"})"}) == "guest-reset");
+  CHECK(hv::qemu::detail::describe_shutdown("guest-reset").find("rebooted") != std::string::npos);
+  CHECK(hv::qemu::detail::describe_shutdown("guest-shutdown") == "the guest powered off");
+  CHECK(hv::qemu::detail::describe_shutdown("snapshot-load") ==
+        "shutdown reason \"snapshot-load\"");
+  CHECK(hv::qemu::detail::describe_shutdown("").empty());
+
+  CHECK(hv::qemu::detail::guest_panic_message("[    1.0] booted\n").empty());
+  const std::string console =
+      "{\"msg\":\"container started\"}\r\n"
+      "[    3.37] Kernel panic - not syncing: Attempted to kill init! exitcode=0x0000000b\r\n"
+      "[    3.38] CPU: 0 PID: 1 Comm: katana-agent\r\n"
+      "[    3.39] Rebooting in 1 seconds..";
+  CHECK(hv::qemu::detail::guest_panic_message(console) ==
+        "Attempted to kill init! exitcode=0x0000000b");
+  // The line may be the last one, without its newline yet.
+  CHECK(hv::qemu::detail::guest_panic_message("Kernel panic - not syncing: VFS: Unable") ==
+        "VFS: Unable");
 }
 
 TEST_CASE("spawn: the before_exec hook sees the child before it execs", "[qemu][spawn]") {

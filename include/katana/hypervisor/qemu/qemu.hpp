@@ -52,6 +52,45 @@ inline bool has_param(std::string_view params, std::string_view name) {
   return false;
 }
 
+/// Words for a QMP SHUTDOWN reason (QEMU's ShutdownCause).
+inline std::string describe_shutdown(std::string_view reason) {
+  if (reason.empty()) {
+    return {};
+  }
+  if (reason == "guest-reset") {
+    return "the guest rebooted (-no-reboot)";
+  }
+  if (reason == "guest-shutdown") {
+    return "the guest powered off";
+  }
+  if (reason == "guest-panic") {
+    return "the guest panicked";
+  }
+  if (reason == "host-signal") {
+    return "a signal to QEMU";
+  }
+  if (reason == "host-qmp-quit") {
+    return "a QMP quit";
+  }
+  return str_cat("shutdown reason \"", reason, "\"");
+}
+
+/// The message of the last "Kernel panic - not syncing: MESSAGE" line in console output
+/// (timestamps and prefixes before it allowed); empty when the guest did not panic.
+inline std::string guest_panic_message(std::string_view console) {
+  static constexpr std::string_view marker = "Kernel panic - not syncing: ";
+  const auto at = console.rfind(marker);
+  if (at == std::string_view::npos) {
+    return {};
+  }
+  auto msg = console.substr(at + marker.size());
+  msg = msg.substr(0, msg.find('\n'));
+  while (!msg.empty() && (msg.back() == '\r' || msg.back() == ' ')) {
+    msg.remove_suffix(1);
+  }
+  return std::string(msg);
+}
+
 }  // namespace detail
 
 /// The modules the guest must load before the agent can serve (the channel) and before the
@@ -230,13 +269,26 @@ class vm {
   /// QEMU's exit code once it has ended within `timeout`.
   std::optional<int> wait(std::chrono::milliseconds timeout) { return proc_.wait_for(timeout); }
 
-  /// How a QEMU that ended on its own ended, with the end of its stderr; for the error that
-  /// reports it (before stop(), which removes the stderr file).
+  /// How a QEMU that ended on its own ended: its exit status or signal, why it stopped the
+  /// machine (QMP's SHUTDOWN event), the guest kernel's panic message from the console log,
+  /// and the end of QEMU's stderr. For the error that reports it (before stop(), which removes
+  /// the stderr file).
   [[nodiscard]] std::string exit_report() {
-    std::string r = "QEMU is running";
-    if (auto code = proc_.poll()) {
-      r = *code > 128 ? str_cat("QEMU was killed by signal ", *code - 128)
-                      : str_cat("QEMU exited with ", *code);
+    const auto st = proc_.wait_status();
+    std::string r = st ? str_cat("QEMU ", describe_wait_status(*st)) : "QEMU is running";
+    if (st && qmp_) {
+      if (const auto why = detail::describe_shutdown(qmp::shutdown_reason(qmp_->drain_events()));
+          !why.empty()) {
+        r += str_cat(" after ", why);
+      }
+    }
+    if (const auto panic =
+            detail::guest_panic_message(child_process::read_tail(params_.console_log, 16384));
+        !panic.empty()) {
+      r += str_cat("; guest kernel panic: ", panic);
+      if (panic.find("Attempted to kill init") != std::string::npos) {
+        r += " (the agent, the guest's PID 1, ended)";
+      }
     }
     if (auto tail = proc_.stderr_tail(); !tail.empty()) {
       r += str_cat("; QEMU stderr: ", tail);

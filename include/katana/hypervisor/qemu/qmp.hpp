@@ -177,6 +177,20 @@ class client {
   /// Events seen while waiting for replies.
   [[nodiscard]] const std::vector<std::string>& events() const noexcept { return events_; }
 
+  /// Once QEMU has ended: adds the events still unread on the socket (its last one, SHUTDOWN,
+  /// says why it ended) and returns them all. Stops at end of file or 250 ms without data.
+  const std::vector<std::string>& drain_events() {
+    for (;;) {
+      auto msg = read_message(std::chrono::steady_clock::now());
+      if (!msg) {
+        return events_;
+      }
+      if (msg->find("\"event\"") != std::string::npos) {
+        events_.push_back(std::move(*msg));
+      }
+    }
+  }
+
   void close() {
     boost::system::error_code ec;
     sock_.close(ec);
@@ -231,5 +245,16 @@ class client {
   std::string buf_;
   std::vector<std::string> events_;
 };
+
+/// Why QEMU stopped the machine, from the last SHUTDOWN event among `events` ("guest-reset",
+/// "guest-shutdown", "guest-panic", "host-signal", ...); empty when there is none.
+inline std::string shutdown_reason(const std::vector<std::string>& events) {
+  for (auto it = events.rbegin(); it != events.rend(); ++it) {
+    if (string_member(*it, "event") == "SHUTDOWN") {
+      return string_member(*it, "reason");
+    }
+  }
+  return {};
+}
 
 }  // namespace katana::inline v0::hypervisor::qemu::qmp
