@@ -32,6 +32,7 @@
 #include <katana/agent/service.hpp>
 #include <katana/core/error.hpp>
 #include <katana/core/log.hpp>
+#include <katana/core/str_cat.hpp>
 #include <katana/core/try.hpp>
 #include <katana/core/unique_fd.hpp>
 #if KATANA_AGENT_PROCESS_ENGINE
@@ -236,6 +237,7 @@ int run(const options& o,
         katana::logging::logger root,
         bool init_mode,
         std::shared_ptr<ag::module_loader> loader,
+        bool modules_built_in,
         Engine engine) {
   katana::asio::io_context io;
   const auto log = root.component("agent");
@@ -257,6 +259,17 @@ int run(const options& o,
         params += (params.empty() ? "" : " ") + p;
       }
       return loader->load(m.name, params);
+    };
+  } else if (modules_built_in) {
+    // No module support: a module is built in or absent, and an absent one fails what needs it.
+    ao.load_module = [](const ag::kernel_module& m) -> status {
+      if (!m.parameters.empty()) {
+        return katana::fail(errc::unsupported,
+                            katana::str_cat("module ", m.name,
+                                            ": the kernel has no module support, so its "
+                                            "parameters cannot be set"));
+      }
+      return {};
     };
   }
   ao.on_destroy = [&io, init_mode, exit = o.exit_on_destroy, log, stopping] {
@@ -452,7 +465,17 @@ int real_main(std::span<char*> argv) {
   // agent.modules, or (not given) every module the initrd's modules.dep lists; the same loader
   // serves later requests (CreateSandbox, filesystems).
   std::shared_ptr<ag::module_loader> loader;
-  if (init_mode) {
+  // A kernel without module support (katana's tailored kernel) has no /proc/modules (with
+  // /proc mounted): everything is built in, and what is missing shows up as the failure of
+  // what needed it (a mount, a device).
+  std::error_code ec;
+  const bool modules_built_in = init_mode && std::filesystem::exists("/proc/self", ec) &&
+                                !std::filesystem::exists("/proc/modules", ec);
+  if (modules_built_in) {
+    log.info("kernel without module support: no modules loaded",
+             {{"modules", cfg.modules_given ? std::to_string(cfg.modules.size()) + " asked"
+                                            : std::string("none asked")}});
+  } else if (init_mode) {
     auto idx = ag::module_index::load(ag::default_modules_dir());
     if (!idx) {
       if (cfg.modules_given) {
@@ -472,16 +495,16 @@ int real_main(std::span<char*> argv) {
                                              std::chrono::steady_clock::now() - t0)
                                              .count()}});
     }
-    if (cfg.debug_console) {
-      if (auto pid = ag::spawn_debug_console(); !pid) {
-        log.warn("debug console", {{"error", pid.error()}});
-      }
+  }
+  if (init_mode && cfg.debug_console) {
+    if (auto pid = ag::spawn_debug_console(); !pid) {
+      log.warn("debug console", {{"error", pid.error()}});
     }
   }
   if (o->engine == "process") {
 #if KATANA_AGENT_PROCESS_ENGINE
     log.warn("engine \"process\": containers are plain host processes, without isolation");
-    return run(*o, cfg, *root, init_mode, loader, katana::testing::fake_engine{});
+    return run(*o, cfg, *root, init_mode, loader, modules_built_in, katana::testing::fake_engine{});
 #else
     log.fatal("engine \"process\" is not built into this agent (KATANA_AGENT_PROCESS_ENGINE)");
     return 2;
@@ -494,7 +517,7 @@ int real_main(std::span<char*> argv) {
     sel.log = root->component("cgroup");
     cg = ag::make_cgroup_ops(std::move(sel));
   }
-  return run(*o, cfg, *root, init_mode, std::move(loader),
+  return run(*o, cfg, *root, init_mode, std::move(loader), modules_built_in,
              ag::katana_engine{root->component("engine"), std::move(cg)});
 }
 

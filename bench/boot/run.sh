@@ -5,7 +5,11 @@
 # katana-ctl's max RSS, and our overhead over the bare boot (target: at most 15 %). A third
 # series runs the same with [factory] enable_template (QEMU starts from a saved VM).
 #
-#   bench/boot/run.sh [-n 5] [--settle S] [--json FILE]   (default FILE: bench/results/boot.json)
+#   bench/boot/run.sh [-n 5] [--settle S] [--kernel debian|tailored] [--json FILE]
+#   (default FILE: bench/results/boot.json, boot-tailored.json with --kernel tailored)
+#
+# --kernel picks the guest kernel `katana-ctl image build --kernel` makes: Debian's (default)
+# or katana's tailored one (built from linux-source once, ~15 min, then cached).
 #
 # Each measured launch waits S seconds (default 3) after the previous VM exits. A VM started
 # at once reuses host memory the last one just freed and was measured up to 0.45 s faster,
@@ -28,15 +32,22 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 build=${KATANA_BENCH_BUILD_DIR:-$root/build/boot-release}
 n=5
 settle=3
-json=$root/bench/results/boot.json
+kernel=debian
+json=
 while (($#)); do
   case $1 in
     -n) n=$2; shift 2 ;;
     --settle) settle=$2; shift 2 ;;
+    --kernel) kernel=$2; shift 2 ;;
     --json) json=$2; shift 2 ;;
-    *) echo "usage: $0 [-n N] [--settle S] [--json FILE]" >&2; exit 2 ;;
+    *) echo "usage: $0 [-n N] [--settle S] [--kernel debian|tailored] [--json FILE]" >&2; exit 2 ;;
   esac
 done
+case $kernel in
+  debian) json=${json:-$root/bench/results/boot.json} ;;
+  tailored) json=${json:-$root/bench/results/boot-tailored.json} ;;
+  *) echo "--kernel: debian or tailored, not $kernel" >&2; exit 2 ;;
+esac
 [[ $(id -u) == 0 ]] || { echo "skip: needs root"; exit 77; }
 [[ -x /bin/busybox ]] || { echo "skip: needs /bin/busybox (busybox-static)"; exit 77; }
 [[ -x /usr/bin/time ]] || { echo "skip: needs GNU time (apt-get install time)"; exit 77; }
@@ -59,7 +70,8 @@ qpid=""  # the bare boot's GNU time (QEMU is its child), while one runs
 trap 'rm -rf "$work" "${tpl:-}"' EXIT
 
 echo "boot bench: guest image from $agent" >&2
-"$ctl" image build --agent "$agent" --output-dir "$work/img" >"$work/image.log" 2>&1 ||
+"$ctl" image build --kernel "$kernel" --agent "$agent" --output-dir "$work/img" \
+  >"$work/image.log" 2>&1 ||
   { cat "$work/image.log"; exit 1; }
 kernel_version=$(sed -n 's/^kernel: .*(\([0-9]* bytes\), \(.*\))$/\2/p' "$work/image.log")
 sed -e "s|^kernel = .*|kernel = \"$work/img/vmlinux\"|" \

@@ -7,6 +7,8 @@
 //  4. the initrd: a newc cpio written here - sorted, owner 0, mtime 0, so the same inputs give
 //     the same bytes - holding /init (the static katana-agent), the guest's modules with their
 //     dependencies (signatures stripped) and a modules.dep of just those, and /dev/console.
+// With --kernel tailored, steps 1-3 are kernel_build.cpp's (built from linux-source, no
+// modules) and the initrd holds no modules.
 #include "image_cmd.hpp"
 
 #include <algorithm>
@@ -31,73 +33,32 @@
 #include <katana/core/str_cat.hpp>
 #include <katana/core/try.hpp>
 
+#include "image_util.hpp"
+#include "kernel_build.hpp"
+
 namespace katana_ctl {
 
 const std::string_view image_usage = R"(
   image build [--agent PATH] [--output-dir DIR] [--cache-dir DIR] [--kernel-version V]
+              [--kernel debian|tailored] [--kernel-config FRAGMENT]
                                         build the guest kernel (vmlinux) and initrd
                                         (default output: /usr/share/katana; default agent:
                                         the static katana-agent or katana-agent-static next
-                                        to katana-ctl)
+                                        to katana-ctl). --kernel debian (default): Debian's
+                                        linux-image, modules in the initrd; tailored: built
+                                        from linux-source with katana's config fragment (or
+                                        FRAGMENT), everything built in, boots ~2x faster
+                                        under TCG; the first build takes ~15 min, cached
 )";
 
 namespace {
 
-namespace fs = std::filesystem;
+using namespace image;
 using katana::errc;
 using katana::fail;
 using katana::result;
 using katana::status;
 using katana::str_cat;
-
-void progress(std::string_view what) {
-  std::fprintf(stderr, "image: %.*s\n", static_cast<int>(what.size()), what.data());
-}
-
-std::string sh_quote(std::string_view s) {
-  std::string out = "'";
-  for (const char c : s) {
-    if (c == '\'') {
-      out += "'\\''";
-    } else {
-      out += c;
-    }
-  }
-  return out + "'";
-}
-
-result<std::string> capture(const std::string& cmd) {
-  FILE* p = ::popen(cmd.c_str(), "r");
-  if (p == nullptr) {
-    return katana::fail_errno("popen " + cmd);
-  }
-  std::string out;
-  char buf[4096];
-  std::size_t n = 0;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) {
-    out.append(buf, n);
-  }
-  const int rc = ::pclose(p);
-  if (rc != 0) {
-    return fail(errc::unavailable, str_cat("\"", cmd, "\" failed (status ", rc, ")"));
-  }
-  return out;
-}
-
-status run(const std::string& cmd) {
-  KATANA_TRY(capture(cmd));
-  return {};
-}
-
-result<std::string> read_file(const fs::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  if (!f) {
-    return katana::fail_errno("open " + p.string());
-  }
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
 
 /// Debian's kernel metapackage for this host ("linux-image-amd64").
 result<std::string> kernel_metapackage() {
@@ -128,31 +89,6 @@ result<std::string> default_kernel_version() {
   }
   auto end = deps.find_first_of("\n ", at + key.size());
   return deps.substr(at + key.size(), end - at - key.size());
-}
-
-result<fs::path> fetch_package(const std::string& version, const fs::path& cache) {
-  const std::string pkg = "linux-image-" + version;
-  for (const auto& dir : {cache, fs::path("/var/cache/apt/archives")}) {
-    std::error_code ec;
-    for (const auto& e : fs::directory_iterator(dir, ec)) {
-      const auto name = e.path().filename().string();
-      if (name.starts_with(pkg + "_") && name.ends_with(".deb")) {
-        progress(str_cat("kernel package ", e.path().string(), " (cached)"));
-        return e.path();
-      }
-    }
-  }
-  progress(str_cat("apt-get download ", pkg));
-  KATANA_TRY(
-      run(str_cat("cd ", sh_quote(cache.string()), " && apt-get download -q ", pkg, " >&2")));
-  std::error_code ec;
-  for (const auto& e : fs::directory_iterator(cache, ec)) {
-    const auto name = e.path().filename().string();
-    if (name.starts_with(pkg + "_") && name.ends_with(".deb")) {
-      return e.path();
-    }
-  }
-  return fail(errc::not_found, "apt-get download left no " + pkg + " package");
 }
 
 /// scripts/extract-vmlinux: try each compressed stream found in the bzImage until one
@@ -298,8 +234,54 @@ std::string module_name_of(const std::string& path) {
   return name;
 }
 
+/// The modules the guest needs from a Debian kernel tree, with their dependencies.
+struct guest_modules {
+  fs::path root;                                         // lib/modules/VERSION
+  std::map<std::string, std::vector<std::string>> deps;  // modules.dep
+  std::set<std::string> include;                         // paths relative to root
+};
+
+result<guest_modules> select_modules(const fs::path& tree, const std::string& version) {
+  guest_modules m;
+  m.root = tree / "lib" / "modules" / version;
+  const auto& mod_root = m.root;
+  if (!fs::exists(mod_root / "modules.dep")) {  // the package leaves that to depmod
+    progress("depmod");
+    KATANA_TRY(run(str_cat("depmod -b ", sh_quote(tree.string()), " ", sh_quote(version))));
+  }
+  m.deps = parse_modules_dep(KATANA_TRY(read_file(mod_root / "modules.dep")));
+  std::map<std::string, std::string> by_name;  // name -> path in modules.dep
+  for (const auto& [path, d] : m.deps) {
+    by_name[module_name_of(path)] = path;
+  }
+  static constexpr std::string_view wanted[] = {
+      "virtio_mmio", "virtio_pci", "virtio_console", "virtio_blk", "9pnet_virtio",
+      "9p",          "virtiofs",   "overlay",        "vsock",      "vmw_vsock_virtio_transport"};
+  std::vector<std::string> todo;
+  for (const auto w : wanted) {
+    if (auto it = by_name.find(std::string(w)); it != by_name.end()) {
+      todo.push_back(it->second);
+    } else {
+      progress(str_cat("note: module ", w, " is not in this kernel's modules (built in?)"));
+    }
+  }
+  while (!todo.empty()) {
+    auto p = todo.back();
+    todo.pop_back();
+    if (!m.include.insert(p).second) {
+      continue;
+    }
+    for (const auto& d : m.deps.at(p)) {
+      todo.push_back(d);
+    }
+  }
+  return m;
+}
+
 status build(std::vector<std::string_view> args) {
-  std::string agent, out_dir = "/usr/share/katana", cache, version;
+  std::string agent, out_dir = "/usr/share/katana", cache, version, kernel = "debian",
+                     kernel_config;
+  bool kernel_given = false;
   for (std::size_t i = 0; i < args.size(); ++i) {
     const auto a = args[i];
     const auto value = [&]() -> result<std::string> {
@@ -316,9 +298,30 @@ status build(std::vector<std::string_view> args) {
       cache = KATANA_TRY(value());
     } else if (a == "--kernel-version") {
       version = KATANA_TRY(value());
+    } else if (a == "--kernel") {
+      kernel = KATANA_TRY(value());
+      kernel_given = true;
+      if (kernel != "debian" && kernel != "tailored") {
+        return fail(errc::invalid_argument,
+                    str_cat("image build: --kernel ", kernel, ": debian or tailored"));
+      }
+    } else if (a == "--kernel-config") {
+      kernel_config = KATANA_TRY(value());
     } else {
       return fail(errc::invalid_argument, str_cat("image build: unknown argument \"", a, "\""));
     }
+  }
+  if (!kernel_config.empty()) {
+    if (kernel_given && kernel != "tailored") {
+      return fail(errc::invalid_argument,
+                  "image build: --kernel-config is a fragment for --kernel tailored");
+    }
+    kernel = "tailored";
+  }
+  if (kernel == "tailored" && !version.empty()) {
+    return fail(errc::invalid_argument,
+                "image build: --kernel-version picks Debian's kernel; the tailored kernel is "
+                "built from the linux-source package apt has");
   }
   if (cache.empty()) {
     const char* xdg = std::getenv("XDG_CACHE_HOME");
@@ -360,43 +363,53 @@ status build(std::vector<std::string_view> args) {
     return fail(ec, "create " + out_dir);
   }
   KATANA_TRY(kernel_metapackage());  // refuses, before any download, what it cannot extract
-  if (version.empty()) {
-    version = KATANA_TRY(default_kernel_version());
-  }
-  progress("kernel " + version);
-  const fs::path tree = fs::path(cache) / ("linux-image-" + version);
-  // Extracted beside the cache and renamed into place whole; the marker tells a tree from one
-  // an interrupted extraction (before the rename existed) left.
-  const fs::path complete = tree / ".katana-extracted";
-  if (!fs::exists(complete)) {
-    const auto deb = KATANA_TRY(fetch_package(version, cache));
-    progress("dpkg-deb -x " + deb.string());
-    // Each build its own directory: two builds at once must not empty each other's.
-    std::string tmpl = tree.string() + ".part-XXXXXX";
-    if (::mkdtemp(tmpl.data()) == nullptr) {
-      return katana::fail_errno("create " + tmpl);
+  fs::path vmlinux_cache, tree;
+  if (kernel == "tailored") {
+    const std::string fragment = kernel_config.empty() ? std::string(tailored_kernel_fragment)
+                                                       : KATANA_TRY(read_file(kernel_config));
+    const auto built = KATANA_TRY(build_tailored_kernel(cache, fragment));
+    vmlinux_cache = built.vmlinux;
+    version = "tailored, linux-source " + built.version;
+  } else {
+    if (version.empty()) {
+      version = KATANA_TRY(default_kernel_version());
     }
-    const fs::path part = tmpl;
-    const katana::scope_exit drop_part([&] {
-      std::error_code ignored;
-      fs::remove_all(part, ignored);
-    });
-    KATANA_TRY(run(str_cat("dpkg-deb -x ", sh_quote(deb.string()), " ", sh_quote(part.string()))));
-    std::ofstream(part / complete.filename()) << version << "\n";
-    if (!fs::exists(complete)) {  // else another build finished first: its tree stands
-      fs::remove_all(tree, ec);
-      fs::rename(part, tree, ec);
-      if (ec && !fs::exists(complete)) {
-        return fail(ec, str_cat("rename ", part.string(), " to ", tree.string()));
+    progress("kernel " + version);
+    tree = fs::path(cache) / ("linux-image-" + version);
+    // Extracted beside the cache and renamed into place whole; the marker tells a tree from one
+    // an interrupted extraction (before the rename existed) left.
+    const fs::path complete = tree / ".katana-extracted";
+    if (!fs::exists(complete)) {
+      const auto deb = KATANA_TRY(fetch_package("linux-image-" + version, cache));
+      progress("dpkg-deb -x " + deb.string());
+      // Each build its own directory: two builds at once must not empty each other's.
+      std::string tmpl = tree.string() + ".part-XXXXXX";
+      if (::mkdtemp(tmpl.data()) == nullptr) {
+        return katana::fail_errno("create " + tmpl);
+      }
+      const fs::path part = tmpl;
+      const katana::scope_exit drop_part([&] {
+        std::error_code ignored;
+        fs::remove_all(part, ignored);
+      });
+      KATANA_TRY(
+          run(str_cat("dpkg-deb -x ", sh_quote(deb.string()), " ", sh_quote(part.string()))));
+      std::ofstream(part / complete.filename()) << version << "\n";
+      if (!fs::exists(complete)) {  // else another build finished first: its tree stands
+        fs::remove_all(tree, ec);
+        fs::rename(part, tree, ec);
+        if (ec && !fs::exists(complete)) {
+          return fail(ec, str_cat("rename ", part.string(), " to ", tree.string()));
+        }
       }
     }
-  }
-  const fs::path vmlinux_cache = tree / "vmlinux";
-  if (!fs::exists(vmlinux_cache)) {
-    progress("extracting the uncompressed vmlinux (once)");
-    KATANA_TRY(extract_vmlinux(tree / "boot" / ("vmlinuz-" + version), vmlinux_cache));
-  } else {
-    progress("vmlinux (cached)");
+    vmlinux_cache = tree / "vmlinux";
+    if (!fs::exists(vmlinux_cache)) {
+      progress("extracting the uncompressed vmlinux (once)");
+      KATANA_TRY(extract_vmlinux(tree / "boot" / ("vmlinuz-" + version), vmlinux_cache));
+    } else {
+      progress("vmlinux (cached)");
+    }
   }
   const fs::path vmlinux_out = fs::path(out_dir) / "vmlinux";
   fs::copy_file(vmlinux_cache, vmlinux_out.string() + ".part", fs::copy_options::overwrite_existing,
@@ -409,48 +422,27 @@ status build(std::vector<std::string_view> args) {
     return fail(ec, "rename " + vmlinux_out.string() + ".part");
   }
 
-  progress("initrd: katana-agent as /init and the guest's modules");
-  const fs::path mod_root = tree / "lib" / "modules" / version;
-  if (!fs::exists(mod_root / "modules.dep")) {  // the package leaves that to depmod
-    progress("depmod");
-    KATANA_TRY(run(str_cat("depmod -b ", sh_quote(tree.string()), " ", sh_quote(version))));
+  progress(kernel == "debian" ? "initrd: katana-agent as /init and the guest's modules"
+                              : "initrd: katana-agent as /init (the kernel has no modules)");
+  guest_modules mods;
+  if (kernel == "debian") {
+    mods = KATANA_TRY(select_modules(tree, version));
   }
-  const auto deps = parse_modules_dep(KATANA_TRY(read_file(mod_root / "modules.dep")));
-  std::map<std::string, std::string> by_name;  // name -> path in modules.dep
-  for (const auto& [path, d] : deps) {
-    by_name[module_name_of(path)] = path;
-  }
-  static constexpr std::string_view wanted[] = {
-      "virtio_mmio", "virtio_pci", "virtio_console", "virtio_blk", "9pnet_virtio",
-      "9p",          "virtiofs",   "overlay",        "vsock",      "vmw_vsock_virtio_transport"};
-  std::set<std::string> include;
-  std::vector<std::string> todo;
-  for (const auto w : wanted) {
-    if (auto it = by_name.find(std::string(w)); it != by_name.end()) {
-      todo.push_back(it->second);
-    } else {
-      progress(str_cat("note: module ", w, " is not in this kernel's modules (built in?)"));
-    }
-  }
-  while (!todo.empty()) {
-    auto p = todo.back();
-    todo.pop_back();
-    if (!include.insert(p).second) {
-      continue;
-    }
-    for (const auto& d : deps.at(p)) {
-      todo.push_back(d);
-    }
-  }
+  const auto& include = mods.include;
+  const auto& deps = mods.deps;
+  const auto& mod_root = mods.root;
   cpio_writer cpio;
-  std::set<std::string> dirs = {"dev", "proc", "sys", "run", "tmp", "lib", "lib/modules"};
+  // A kernel without modules (the tailored one) gets no lib/modules at all.
+  std::set<std::string> dirs = {"dev", "proc", "sys", "run", "tmp"};
+  if (kernel == "debian") {
+    dirs.insert({"lib", "lib/modules", "lib/modules/" + version});
+  }
   for (const auto& p : include) {
     for (auto d = fs::path("lib/modules/" + version + "/" + p).parent_path(); !d.empty();
          d = d.parent_path()) {
       dirs.insert(d.string());
     }
   }
-  dirs.insert("lib/modules/" + version);
   // Sorted: parents come before their children.
   std::map<std::string, int> entries;
   for (const auto& d : dirs) {
@@ -459,7 +451,9 @@ status build(std::vector<std::string_view> args) {
   for (const auto& p : include) {
     entries["lib/modules/" + version + "/" + p] = 1;
   }
-  entries["lib/modules/" + version + "/modules.dep"] = 2;
+  if (kernel == "debian") {
+    entries["lib/modules/" + version + "/modules.dep"] = 2;
+  }
   entries["init"] = 3;
   entries["dev/console"] = 4;
   std::string dep_text;

@@ -38,6 +38,11 @@ check "no command" 2 'no command given' -- "$ctl"
 check "bad log format" 2 '--log-format must be json or text' -- "$ctl" --log-format xml version
 check "bad log level" 2 'log level "loud"' -- "$ctl" --log-level loud version
 check "option without value" 2 '--bundle needs a value' -- "$ctl" oci validate --bundle
+check "image build: unknown kernel" 2 '--kernel foo: debian or tailored' -- "$ctl" image build --kernel foo
+check "image build: fragment for debian" 2 '--kernel-config is a fragment for --kernel tailored' -- \
+  "$ctl" image build --kernel debian --kernel-config "$dir/frag"
+check "image build: version for tailored" 2 '--kernel-version picks Debian' -- \
+  "$ctl" image build --kernel tailored --kernel-version 6.1.0-1-amd64
 check "json logs" 0 '^\{"time":".*"level":"info","msg":"bundle is valid","component":"ctl"' -- "$ctl" --log-format json oci validate --bundle "$dir/b"
 
 # check: the real host. Whether a VM can run depends on the machine (root, QEMU, the image), so

@@ -1,0 +1,132 @@
+// Helpers shared by katana-ctl image build's steps: progress lines, shell commands, files,
+// and Debian packages fetched into the cache.
+#pragma once
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <string_view>
+
+#include <katana/core/error.hpp>
+#include <katana/core/str_cat.hpp>
+#include <katana/core/try.hpp>
+
+namespace katana_ctl::image {
+
+namespace fs = std::filesystem;
+
+inline void progress(std::string_view what) {
+  std::fprintf(stderr, "image: %.*s\n", static_cast<int>(what.size()), what.data());
+}
+
+inline std::string sh_quote(std::string_view s) {
+  std::string out = "'";
+  for (const char c : s) {
+    if (c == '\'') {
+      out += "'\\''";
+    } else {
+      out += c;
+    }
+  }
+  return out + "'";
+}
+
+/// Standard output of `/bin/sh -c cmd`; a non-zero exit is an error naming the command.
+inline katana::result<std::string> capture(const std::string& cmd) {
+  FILE* p = ::popen(cmd.c_str(), "re");
+  if (p == nullptr) {
+    return katana::fail_errno("popen " + cmd);
+  }
+  std::string out;
+  char buf[4096];
+  std::size_t n = 0;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) {
+    out.append(buf, n);
+  }
+  const int rc = ::pclose(p);
+  if (rc != 0) {
+    return katana::fail(katana::errc::unavailable,
+                        katana::str_cat("\"", cmd, "\" failed (status ", rc, ")"));
+  }
+  return out;
+}
+
+inline katana::status run(const std::string& cmd) {
+  KATANA_TRY(capture(cmd));
+  return {};
+}
+
+inline katana::result<std::string> read_file(const fs::path& p) {
+  std::ifstream f(p, std::ios::binary);
+  if (!f) {
+    return katana::fail_errno("open " + p.string());
+  }
+  std::stringstream s;
+  s << f.rdbuf();
+  return s.str();
+}
+
+/// apt's candidate version of `pkg` ("6.1.192-2"), as it appears in a .deb's file name (an
+/// epoch's ':' is "%3a"); empty when apt has none.
+inline std::string candidate_version(const std::string& pkg) {
+  const auto policy = capture(katana::str_cat("apt-cache policy ", sh_quote(pkg), " 2>/dev/null"));
+  if (!policy) {
+    return {};
+  }
+  static constexpr std::string_view key = "Candidate: ";
+  const auto at = policy->find(key);
+  if (at == std::string::npos) {
+    return {};
+  }
+  std::string v = policy->substr(at + key.size(), policy->find('\n', at) - at - key.size());
+  if (v == "(none)") {
+    return {};
+  }
+  for (auto c = v.find(':'); c != std::string::npos; c = v.find(':', c)) {
+    v.replace(c, 1, "%3a");
+  }
+  return v;
+}
+
+/// PKG_VERSION_*.deb (apt's candidate VERSION, any version when apt names none) from the cache
+/// or apt's archive cache, else `apt-get download`ed into the cache.
+inline katana::result<fs::path> fetch_package(const std::string& pkg, const fs::path& cache) {
+  const auto version = candidate_version(pkg);
+  const std::string prefix = version.empty() ? pkg + "_" : katana::str_cat(pkg, "_", version, "_");
+  const auto find = [&](const fs::path& dir) -> fs::path {
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(dir, ec)) {
+      const auto name = e.path().filename().string();
+      if (name.starts_with(prefix) && name.ends_with(".deb")) {
+        return e.path();
+      }
+    }
+    return {};
+  };
+  for (const auto& dir : {cache, fs::path("/var/cache/apt/archives")}) {
+    if (auto p = find(dir); !p.empty()) {
+      progress(katana::str_cat("package ", p.string(), " (cached)"));
+      return p;
+    }
+  }
+  progress(katana::str_cat("apt-get download ", pkg));
+  KATANA_TRY(run(katana::str_cat("cd ", sh_quote(cache.string()), " && apt-get download -q ",
+                                 sh_quote(pkg), " >&2")));
+  if (auto p = find(cache); !p.empty()) {
+    return p;
+  }
+  return katana::fail(katana::errc::not_found, "apt-get download left no " + pkg + " package");
+}
+
+/// The version in a Debian package's file name (NAME_VERSION_ARCH.deb).
+inline std::string package_version(const fs::path& deb) {
+  const auto name = deb.filename().string();
+  const auto a = name.find('_');
+  const auto b = name.find('_', a + 1);
+  return a == std::string::npos || b == std::string::npos ? std::string()
+                                                          : name.substr(a + 1, b - a - 1);
+}
+
+}  // namespace katana_ctl::image
