@@ -29,7 +29,6 @@
 
 #include <katana/agent/kmod.hpp>
 #include <katana/core/error.hpp>
-#include <katana/core/scope_exit.hpp>
 #include <katana/core/str_cat.hpp>
 #include <katana/core/try.hpp>
 
@@ -376,32 +375,12 @@ status build(std::vector<std::string_view> args) {
     }
     progress("kernel " + version);
     tree = fs::path(cache) / ("linux-image-" + version);
-    // Extracted beside the cache and renamed into place whole; the marker tells a tree from one
-    // an interrupted extraction (before the rename existed) left.
-    const fs::path complete = tree / ".katana-extracted";
-    if (!fs::exists(complete)) {
+    if (!fs::exists(tree / ".katana-extracted")) {
       const auto deb = KATANA_TRY(fetch_package("linux-image-" + version, cache));
       progress("dpkg-deb -x " + deb.string());
-      // Each build its own directory: two builds at once must not empty each other's.
-      std::string tmpl = tree.string() + ".part-XXXXXX";
-      if (::mkdtemp(tmpl.data()) == nullptr) {
-        return katana::fail_errno("create " + tmpl);
-      }
-      const fs::path part = tmpl;
-      const katana::scope_exit drop_part([&] {
-        std::error_code ignored;
-        fs::remove_all(part, ignored);
-      });
-      KATANA_TRY(
-          run(str_cat("dpkg-deb -x ", sh_quote(deb.string()), " ", sh_quote(part.string()))));
-      std::ofstream(part / complete.filename()) << version << "\n";
-      if (!fs::exists(complete)) {  // else another build finished first: its tree stands
-        fs::remove_all(tree, ec);
-        fs::rename(part, tree, ec);
-        if (ec && !fs::exists(complete)) {
-          return fail(ec, str_cat("rename ", part.string(), " to ", tree.string()));
-        }
-      }
+      KATANA_TRY(extract_once(tree, [&](const fs::path& part) {
+        return run(str_cat("dpkg-deb -x ", sh_quote(deb.string()), " ", sh_quote(part.string())));
+      }));
     }
     vmlinux_cache = tree / "vmlinux";
     if (!fs::exists(vmlinux_cache)) {

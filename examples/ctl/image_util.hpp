@@ -5,11 +5,14 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <sstream>
 #include <string>
 #include <string_view>
+#include <unistd.h>
 
 #include <katana/core/error.hpp>
+#include <katana/core/scope_exit.hpp>
 #include <katana/core/str_cat.hpp>
 #include <katana/core/try.hpp>
 
@@ -118,6 +121,38 @@ inline katana::result<fs::path> fetch_package(const std::string& pkg, const fs::
     return p;
   }
   return katana::fail(katana::errc::not_found, "apt-get download left no " + pkg + " package");
+}
+
+/// Fills `tree` once: `fill` writes into a fresh temporary directory beside it, which gets a
+/// completion marker and is renamed into place whole. The marker tells a finished tree from
+/// one an interrupted run left; each run has its own temporary directory, so two at once do
+/// not empty each other's; when another run finished first, its tree stands.
+inline katana::status extract_once(const fs::path& tree,
+                                   const std::function<katana::status(const fs::path&)>& fill) {
+  const fs::path complete = tree / ".katana-extracted";
+  if (fs::exists(complete)) {
+    return {};
+  }
+  std::string tmpl = tree.string() + ".part-XXXXXX";
+  if (::mkdtemp(tmpl.data()) == nullptr) {
+    return katana::fail_errno("create " + tmpl);
+  }
+  const fs::path part = tmpl;
+  const katana::scope_exit drop_part([&] {
+    std::error_code ignored;
+    fs::remove_all(part, ignored);
+  });
+  KATANA_TRY(fill(part));
+  std::ofstream(part / complete.filename()) << "complete\n";
+  std::error_code ec;
+  if (!fs::exists(complete)) {
+    fs::remove_all(tree, ec);
+    fs::rename(part, tree, ec);
+    if (ec && !fs::exists(complete)) {
+      return katana::fail(ec, katana::str_cat("rename ", part.string(), " to ", tree.string()));
+    }
+  }
+  return {};
 }
 
 /// The version in a Debian package's file name (NAME_VERSION_ARCH.deb).

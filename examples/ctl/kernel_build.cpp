@@ -17,7 +17,6 @@
 #include <unistd.h>
 #include <vector>
 
-#include <katana/core/scope_exit.hpp>
 #include <katana/core/str_cat.hpp>
 #include <katana/core/try.hpp>
 #include <katana/core/unique_fd.hpp>
@@ -86,31 +85,16 @@ result<fs::path> source_tree(const fs::path& deb,
     return tree;
   }
   progress(str_cat("extracting the kernel source of ", deb.filename().string(), " (once)"));
-  std::string tmpl = tree.string() + ".part-XXXXXX";
-  if (::mkdtemp(tmpl.data()) == nullptr) {
-    return katana::fail_errno("create " + tmpl);
-  }
-  const fs::path part = tmpl;
-  const katana::scope_exit drop_part([&] {
-    std::error_code ignored;
-    fs::remove_all(part, ignored);
-  });
-  // The package holds one tarball, usr/src/linux-source-X.Y.tar.xz.
-  KATANA_TRY(run(str_cat("dpkg-deb --fsys-tarfile ", sh_quote(deb.string()),
-                         " | tar -xO --wildcards './usr/src/linux-source-*.tar.xz' | tar -xJ -C ",
-                         sh_quote(part.string()), " --strip-components=1")));
-  if (!fs::exists(part / "Makefile") || !fs::exists(part / "scripts/kconfig/merge_config.sh")) {
-    return fail(errc::parse_error, str_cat(deb.string(), " holds no kernel source tree"));
-  }
-  std::ofstream(part / complete.filename()) << version << "\n";
-  std::error_code ec;
-  if (!fs::exists(complete)) {  // else another build finished first: its tree stands
-    fs::remove_all(tree, ec);
-    fs::rename(part, tree, ec);
-    if (ec && !fs::exists(complete)) {
-      return fail(ec, str_cat("rename ", part.string(), " to ", tree.string()));
+  KATANA_TRY(extract_once(tree, [&](const fs::path& part) -> status {
+    // The package holds one tarball, usr/src/linux-source-X.Y.tar.xz.
+    KATANA_TRY(run(str_cat("dpkg-deb --fsys-tarfile ", sh_quote(deb.string()),
+                           " | tar -xO --wildcards './usr/src/linux-source-*.tar.xz' | tar -xJ -C ",
+                           sh_quote(part.string()), " --strip-components=1")));
+    if (!fs::exists(part / "Makefile") || !fs::exists(part / "scripts/kconfig/merge_config.sh")) {
+      return fail(errc::parse_error, str_cat(deb.string(), " holds no kernel source tree"));
     }
-  }
+    return {};
+  }));
   return tree;
 }
 
