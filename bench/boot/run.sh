@@ -295,7 +295,7 @@ cat >"$json" <<EOF
     }
   },
   "katana_from_template": {
-    "what": "the same vm run with [factory] enable_template: QEMU starts from a saved VM (made once, in the warm-up) instead of booting; modules were loaded in the template",
+    "what": "the same vm run with [factory] enable_template: QEMU starts from a saved VM (made once, in the warm-up) instead of booting; any modules were loaded in the template",
     "qemu_up_ms": $(stats "$work/template.txt" 1),
     "agent_ready_ms": $(stats "$work/template.txt" 2),
     "container_exit_ms": $(stats "$work/template.txt" 3),

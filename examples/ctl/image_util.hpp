@@ -15,6 +15,7 @@
 #include <katana/core/scope_exit.hpp>
 #include <katana/core/str_cat.hpp>
 #include <katana/core/try.hpp>
+#include <katana/hypervisor/process.hpp>
 
 namespace katana_ctl::image {
 
@@ -51,7 +52,9 @@ inline katana::result<std::string> capture(const std::string& cmd) {
   const int rc = ::pclose(p);
   if (rc != 0) {
     return katana::fail(katana::errc::unavailable,
-                        katana::str_cat("\"", cmd, "\" failed (status ", rc, ")"));
+                        katana::str_cat("\"", cmd, "\" failed: it ",
+                                        rc == -1 ? std::string("could not be waited for")
+                                                 : katana::hypervisor::describe_wait_status(rc)));
   }
   return out;
 }

@@ -2,7 +2,7 @@
 // its tarball extracted once per version (into a temporary directory, renamed into place with
 // a completion marker); `make tinyconfig`, the fragment merged, `make olddefconfig`, every
 // option of the fragment checked; `make vmlinux` in a build directory kept per version under
-// a lock; the vmlinux stripped and kept per fragment (FNV-1a of its text).
+// a lock; the vmlinux stripped and kept per fragment (FNV-1a of its settings, not comments).
 #include "kernel_build.hpp"
 
 #include <algorithm>
@@ -35,6 +35,22 @@ using katana::fail;
 using katana::result;
 using katana::status;
 using katana::str_cat;
+
+/// The fragment's settings alone, trimmed, in order: comments and blank lines do not change
+/// the kernel, so they do not change its cache key either.
+std::string fragment_settings(std::string_view fragment) {
+  std::string out;
+  std::istringstream in{std::string(fragment)};
+  for (std::string l; std::getline(in, l);) {
+    while (!l.empty() && (l.back() == '\r' || l.back() == ' ' || l.back() == '\t')) {
+      l.pop_back();
+    }
+    if (l.starts_with("CONFIG_") || (l.starts_with("# CONFIG_") && l.ends_with(" is not set"))) {
+      out += l + "\n";
+    }
+  }
+  return out;
+}
 
 std::string fnv1a_hex(std::string_view text) {
   std::uint64_t h = 0xcbf29ce484222325ULL;
@@ -136,8 +152,9 @@ status make_vmlinux(const fs::path& src, const fs::path& obj, const fs::path& lo
     }
   }
   if (const int rc = ::pclose(p); rc != 0) {
-    return fail(errc::unavailable, str_cat("make vmlinux failed (status ", rc, "); the end of ",
-                                           log.string(), ":\n", log_tail(log)));
+    return fail(errc::unavailable,
+                str_cat("make vmlinux failed: it ", katana::hypervisor::describe_wait_status(rc),
+                        "; the end of ", log.string(), ":\n", log_tail(log)));
   }
   return {};
 }
@@ -190,9 +207,14 @@ std::string lost_options(std::string_view fragment, std::string_view config) {
 result<tailored_kernel> build_tailored_kernel(const fs::path& cache, std::string_view fragment) {
   KATANA_TRY(check_build_tools());
   // "  Depends: linux-source-6.1": the source package of Debian's current kernel.
-  const auto deps = KATANA_TRY(capture("apt-cache depends linux-source 2>/dev/null"));
+  auto deps = capture("apt-cache depends linux-source 2>&1");
+  if (!deps) {
+    return fail(errc::not_found,
+                "image build --kernel tailored: apt knows no linux-source package (apt-get "
+                "update?)");
+  }
   std::string pkg;
-  std::istringstream dep_lines(deps);
+  std::istringstream dep_lines(*deps);
   for (std::string l; pkg.empty() && std::getline(dep_lines, l);) {
     static constexpr std::string_view key = "Depends: linux-source-";
     const auto at = l.find(key);
@@ -213,7 +235,7 @@ result<tailored_kernel> build_tailored_kernel(const fs::path& cache, std::string
     return fail(errc::parse_error, "no version in the package name " + deb.filename().string());
   }
   const fs::path obj = cache / str_cat("kernel-tailored-", version);
-  const fs::path vmlinux = obj / str_cat("vmlinux-", fnv1a_hex(fragment));
+  const fs::path vmlinux = obj / str_cat("vmlinux-", fnv1a_hex(fragment_settings(fragment)));
   if (fs::exists(vmlinux)) {
     progress(str_cat("tailored kernel ", vmlinux.string(), " (cached)"));
     return tailored_kernel{vmlinux, version};
@@ -263,7 +285,7 @@ result<tailored_kernel> build_tailored_kernel(const fs::path& cache, std::string
       !lost.empty()) {
     return fail(errc::invalid_argument,
                 str_cat("image build: the kernel configuration dropped options of the fragment "
-                        "(unmet dependencies): ",
+                        "(an unmet dependency, or no such option in this kernel): ",
                         lost));
   }
   KATANA_TRY(make_vmlinux(src, obj, obj / "build.log"), "image build: tailored kernel");
@@ -274,7 +296,8 @@ result<tailored_kernel> build_tailored_kernel(const fs::path& cache, std::string
     fs::rename(part, vmlinux, ec);
   }
   if (!stripped || ec) {
-    fs::remove(part, ec);
+    std::error_code ignored;
+    fs::remove(part, ignored);
     return stripped ? fail(ec, "rename " + part.string())
                     : katana::unexpected<katana::error>(
                           std::move(stripped).error().wrap("image build: strip vmlinux"));

@@ -25,8 +25,8 @@ std::string lost_options(std::string_view fragment, std::string_view config);
 
 /// Builds (or finds in `cache`) the tailored kernel for `fragment`: the source is extracted
 /// once per version, objects are kept (a changed fragment rebuilds what it touches), the
-/// result is cached per fragment. Long the first time (~15 min on 2 cores); progress on
-/// stderr, make's output in the build directory's build.log.
+/// result is cached per fragment (its settings). Long the first time (~15 min on 2 cores); progress
+/// on stderr, make's output in the build directory's build.log.
 katana::result<tailored_kernel> build_tailored_kernel(const std::filesystem::path& cache,
                                                       std::string_view fragment);
 

@@ -48,7 +48,8 @@ trap cleanup EXIT
 # The guest image from this build's agent (kernel from the cache or apt-get download).
 if ! "$ctl" image build --agent "$agent" --output-dir "$img" >"$work/image.log" 2>&1; then
   # Only when the failure itself is the download (a progress line names apt-get too).
-  if grep '^katana-ctl' "$work/image.log" | grep -Eq 'apt-get download|apt-cache (depends|policy)'; then
+  if grep '^katana-ctl' "$work/image.log" |
+    grep -Eq '"[^"]*(apt-get download|apt-cache)[^"]*" failed|apt knows no'; then
     skip "cannot fetch the guest kernel: $(tail -1 "$work/image.log")"
   fi
   echo "FAIL: katana-ctl image build"; cat "$work/image.log"; exit 1
