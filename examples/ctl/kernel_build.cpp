@@ -122,11 +122,21 @@ std::string log_tail(const fs::path& p) {
   return text;
 }
 
+/// What make is run with so that the same source and fragment give the same vmlinux.
+constexpr std::string_view reproducible_env =
+    "KBUILD_BUILD_TIMESTAMP='Thu Jan  1 00:00:00 UTC 1970' KBUILD_BUILD_USER=katana "
+    "KBUILD_BUILD_HOST=katana KBUILD_BUILD_VERSION=1 ";
+
+/// Part of the cache key: changes when the way the kernel is built changes.
+constexpr std::string_view build_recipe = "katana tailored kernel recipe 2\n";
+
 /// `make vmlinux`, its output in `log`, a progress line every 500 objects.
 status make_vmlinux(const fs::path& src, const fs::path& obj, const fs::path& log) {
   const unsigned jobs = std::max(1U, std::thread::hardware_concurrency());
-  const std::string cmd = str_cat("make -C ", sh_quote(src.string()), " O=", sh_quote(obj.string()),
-                                  " ARCH=x86_64 -j", jobs, " vmlinux 2>&1");
+  // The build's date, user and host would make every build's bytes differ.
+  const std::string cmd =
+      str_cat(reproducible_env, "make -C ", sh_quote(src.string()), " O=", sh_quote(obj.string()),
+              " ARCH=x86_64 -j", jobs, " vmlinux 2>&1");
   progress(str_cat(
       "building the kernel (the first time takes ~15 min on 2 cores; log: ", log.string(), ")"));
   // Not an ofstream: make and the compilers must not inherit the log's descriptor.
@@ -235,7 +245,8 @@ result<tailored_kernel> build_tailored_kernel(const fs::path& cache, std::string
     return fail(errc::parse_error, "no version in the package name " + deb.filename().string());
   }
   const fs::path obj = cache / str_cat("kernel-tailored-", version);
-  const fs::path vmlinux = obj / str_cat("vmlinux-", fnv1a_hex(fragment_settings(fragment)));
+  const fs::path vmlinux =
+      obj / str_cat("vmlinux-", fnv1a_hex(str_cat(build_recipe, fragment_settings(fragment))));
   if (fs::exists(vmlinux)) {
     progress(str_cat("tailored kernel ", vmlinux.string(), " (cached)"));
     return tailored_kernel{vmlinux, version};
