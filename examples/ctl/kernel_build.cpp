@@ -190,12 +190,9 @@ std::string lost_options(std::string_view fragment, std::string_view config) {
     });
   };
   std::string lost;
-  std::istringstream in{std::string(fragment)};
+  std::istringstream in{fragment_settings(fragment)};  // trimmed, comments left out
   std::string l;
   while (std::getline(in, l)) {
-    while (!l.empty() && (l.back() == '\r' || l.back() == ' ' || l.back() == '\t')) {
-      l.pop_back();
-    }
     if (l.starts_with("CONFIG_") && l.ends_with("=n")) {  // the same as "is not set"
       l = str_cat("# ", l.substr(0, l.size() - 2), " is not set");
     }
