@@ -22,7 +22,12 @@ cleanup() {
 }
 trap cleanup EXIT
 if ! "$ctl" image build --agent "$agent" --output-dir "$work/img" >"$work/image.log" 2>&1; then
-  echo "skip: katana-ctl image build failed:"; tail -5 "$work/image.log"; exit 77
+  # Skip only when the download is what failed (no archive); any other failure is a failure.
+  if grep '^katana-ctl' "$work/image.log" |
+    grep -Eq '"[^"]*(apt-get download|apt-cache)[^"]*" failed|apt knows no'; then
+    echo "skip: cannot fetch the guest kernel: $(tail -1 "$work/image.log")"; exit 77
+  fi
+  echo "FAIL: katana-ctl image build"; cat "$work/image.log"; exit 1
 fi
 tsc=$(awk '/cpu MHz/ {printf "%d", $4 * 1000; exit}' /proc/cpuinfo)
 qemu-system-x86_64 -nodefaults -display none -monitor none -no-reboot -M q35 -accel tcg \

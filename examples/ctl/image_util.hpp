@@ -9,6 +9,7 @@
 #include <sstream>
 #include <string>
 #include <string_view>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <katana/core/error.hpp>
@@ -51,10 +52,15 @@ inline katana::result<std::string> capture(const std::string& cmd) {
   }
   const int rc = ::pclose(p);
   if (rc != 0) {
+    // The shell's 127: the program is not installed (tools/packages.txt lists them all).
+    const bool missing = rc != -1 && WIFEXITED(rc) && WEXITSTATUS(rc) == 127;
     return katana::fail(katana::errc::unavailable,
                         katana::str_cat("\"", cmd, "\" failed: it ",
                                         rc == -1 ? std::string("could not be waited for")
-                                                 : katana::hypervisor::describe_wait_status(rc)));
+                                                 : katana::hypervisor::describe_wait_status(rc),
+                                        missing ? " (command not found: is its package "
+                                                  "installed? tools/setup.sh installs them)"
+                                                : ""));
   }
   return out;
 }
@@ -118,8 +124,11 @@ inline katana::result<fs::path> fetch_package(const std::string& pkg, const fs::
     }
   }
   progress(katana::str_cat("apt-get download ", pkg));
-  KATANA_TRY(run(katana::str_cat("cd ", sh_quote(cache.string()), " && apt-get download -q ",
-                                 sh_quote(pkg), " >&2")));
+  // As root, apt would hand the download to its _apt user, who cannot write into the cache
+  // (it warns and downloads as root anyway): say so up front.
+  const std::string_view as_root = ::geteuid() == 0 ? " -o APT::Sandbox::User=root" : "";
+  KATANA_TRY(run(katana::str_cat("cd ", sh_quote(cache.string()), " && apt-get download -q",
+                                 as_root, " ", sh_quote(pkg), " >&2")));
   if (auto p = find(cache); !p.empty()) {
     return p;
   }
