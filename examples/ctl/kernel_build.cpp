@@ -2,7 +2,8 @@
 // its tarball extracted once per version (into a temporary directory, renamed into place with
 // a completion marker); `make tinyconfig`, the fragment merged, `make olddefconfig`, every
 // option of the fragment checked; `make vmlinux` in a build directory kept per version under
-// a lock; the vmlinux stripped and kept per fragment (FNV-1a of its settings, not comments).
+// a lock; the vmlinux stripped and kept per fragment and compiler (FNV-1a of the fragment's
+// settings, not comments, and gcc's version). Other versions' files are pruned after a build.
 #include "kernel_build.hpp"
 
 #include <algorithm>
@@ -211,6 +212,57 @@ std::string lost_options(std::string_view fragment, std::string_view config) {
   return lost;
 }
 
+namespace {
+
+/// `gcc --version`'s first line: Kbuild's default compiler.
+std::string compiler_version() {
+  auto v = capture("gcc --version 2>/dev/null");
+  return v ? v->substr(0, v->find('\n')) + "\n" : std::string("no gcc\n");
+}
+
+/// Removes what builds of other source versions left in the cache (~1.5 GB each: the source
+/// tree, the build directory, the source package) once a newer version is built. A version
+/// whose build is running (its lock is held) is left alone; nothing else uses these files,
+/// since image build copies the kernel it installs.
+void prune_other_versions(const fs::path& cache, const std::string& version) {
+  std::error_code ec;
+  std::vector<fs::path> entries;
+  for (const auto& e : fs::directory_iterator(cache, ec)) {
+    entries.push_back(e.path());
+  }
+  constexpr std::string_view build_prefix = "kernel-tailored-";
+  constexpr std::string_view source_prefix = "linux-source-";
+  for (const auto& p : entries) {
+    const auto name = p.filename().string();
+    if (!name.starts_with(build_prefix) || name == str_cat(build_prefix, version)) {
+      continue;
+    }
+    const auto other = name.substr(build_prefix.size());
+    katana::unique_fd lock(::open((p / "lock").c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW));
+    if (lock && ::flock(lock.get(), LOCK_EX | LOCK_NB) != 0) {
+      progress(str_cat("cache: kernel ", other, " is being built; not pruned"));
+      continue;
+    }
+    std::uintmax_t removed = 0;
+    for (const auto& q : entries) {
+      const auto n = q.filename().string();
+      const bool source_tree = n == str_cat(source_prefix, other) ||
+                               n.starts_with(str_cat(source_prefix, other, ".part-"));
+      const bool source_deb =
+          n.starts_with(source_prefix) && n.ends_with(".deb") && package_version(q) == other;
+      if (source_tree || source_deb) {
+        std::error_code rc;
+        removed += fs::remove_all(q, rc);
+      }
+    }
+    std::error_code rc;
+    removed += fs::remove_all(p, rc);  // the lock file with it, while still held
+    progress(str_cat("cache: pruned kernel ", other, " (", removed, " files; now ", version, ")"));
+  }
+}
+
+}  // namespace
+
 result<tailored_kernel> build_tailored_kernel(const fs::path& cache, std::string_view fragment) {
   KATANA_TRY(check_build_tools());
   // "  Depends: linux-source-6.1": the source package of Debian's current kernel.
@@ -242,10 +294,13 @@ result<tailored_kernel> build_tailored_kernel(const fs::path& cache, std::string
     return fail(errc::parse_error, "no version in the package name " + deb.filename().string());
   }
   const fs::path obj = cache / str_cat("kernel-tailored-", version);
+  // The compiler is part of the key: another gcc makes other code (Kbuild then rebuilds it all).
   const fs::path vmlinux =
-      obj / str_cat("vmlinux-", fnv1a_hex(str_cat(build_recipe, fragment_settings(fragment))));
+      obj / str_cat("vmlinux-", fnv1a_hex(str_cat(build_recipe, compiler_version(),
+                                                  fragment_settings(fragment))));
   if (fs::exists(vmlinux)) {
     progress(str_cat("tailored kernel ", vmlinux.string(), " (cached)"));
+    prune_other_versions(cache, version);
     return tailored_kernel{vmlinux, version};
   }
   std::error_code ec;
@@ -267,6 +322,8 @@ result<tailored_kernel> build_tailored_kernel(const fs::path& cache, std::string
     }
   }
   if (fs::exists(vmlinux)) {
+    lock.reset();
+    prune_other_versions(cache, version);
     return tailored_kernel{vmlinux, version};
   }
   const auto src = KATANA_TRY(source_tree(deb, cache, version));
@@ -310,6 +367,8 @@ result<tailored_kernel> build_tailored_kernel(const fs::path& cache, std::string
                     : katana::unexpected<katana::error>(
                           std::move(stripped).error().wrap("image build: strip vmlinux"));
   }
+  lock.reset();
+  prune_other_versions(cache, version);
   return tailored_kernel{vmlinux, version};
 }
 

@@ -4,7 +4,8 @@
 # (cached in /var/cache/katana: the first build on a machine takes ~15 min on 2 cores, later
 # ones seconds), then `vm run` boots it with no module loads and runs a container on the 9p
 # rootfs: its output and exit code come back, the guest is that kernel, nothing is left.
-# A fragment with an option whose dependency is off must fail, naming the option.
+# A fragment with an option whose dependency is off must fail, naming the option. What builds
+# of other source versions left in the cache is pruned, except a version being built.
 # Exit 77 (skip) with the reason when root, QEMU, busybox or the source package are missing.
 #
 #   vm_tailored_test.sh KATANA_CTL STATIC_AGENT SOURCE_DIR WORK_DIR
@@ -23,6 +24,21 @@ img=$work/image
 failures=0
 fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
 
+# What builds of other source versions left is pruned, unless that build runs (holds its lock).
+cache=${XDG_CACHE_HOME:+$XDG_CACHE_HOME/katana}
+cache=${cache:-/var/cache/katana}
+stale=0.0-katana-test-stale busy=0.0-katana-test-busy
+for v in "$stale" "$busy"; do
+  mkdir -p "$cache/kernel-tailored-$v/arch" "$cache/linux-source-$v/kernel"
+  touch "$cache/kernel-tailored-$v/lock" "$cache/linux-source-$v/Makefile" \
+    "$cache/linux-source-9.9_${v}_all.deb"
+done
+mkdir -p "$cache/linux-source-$stale.part-XyZ123"
+# This shell holds the busy version's lock (katana-ctl's own open of it conflicts).
+exec {busy_lock}<"$cache/kernel-tailored-$busy/lock"
+flock -n "$busy_lock" || fail "cannot lock $cache/kernel-tailored-$busy/lock"
+trap 'rm -rf "$cache"/*"$busy"*' EXIT
+
 start=$(date +%s)
 if ! "$ctl" image build --kernel tailored --agent "$agent" --output-dir "$img" \
   >"$work/image.log" 2>&1; then
@@ -35,6 +51,15 @@ if ! "$ctl" image build --kernel tailored --agent "$agent" --output-dir "$img" \
 fi
 echo "image build --kernel tailored: $(($(date +%s) - start)) s"
 grep -E '^(kernel|initrd):|cached' "$work/image.log" | sed 's/^/  /'
+for left in "$cache"/*"$stale"*; do
+  [[ -e $left ]] && fail "a stale cache entry is left: $left"
+done
+for kept in "kernel-tailored-$busy/lock" "linux-source-$busy/Makefile" "linux-source-9.9_${busy}_all.deb"; do
+  [[ -e $cache/$kept ]] || fail "the cache of a running build was pruned: $kept"
+done
+grep -q "cache: pruned kernel $stale" "$work/image.log" || fail "the pruning is not reported"
+grep -q "cache: kernel $busy is being built; not pruned" "$work/image.log" ||
+  fail "the skipped version is not reported"
 grep -q '^initrd: .*, 0 modules)' "$work/image.log" ||
   fail "the tailored kernel's initrd has modules: $(grep '^initrd:' "$work/image.log")"
 
