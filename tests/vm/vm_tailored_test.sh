@@ -28,16 +28,20 @@ fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
 cache=${XDG_CACHE_HOME:+$XDG_CACHE_HOME/katana}
 cache=${cache:-/var/cache/katana}
 stale=0.0-katana-test-stale busy=0.0-katana-test-busy
+trap 'rm -rf "$cache"/*"$stale"* "$cache"/*"$busy"*' EXIT
 for v in "$stale" "$busy"; do
   mkdir -p "$cache/kernel-tailored-$v/arch" "$cache/linux-source-$v/kernel"
   touch "$cache/kernel-tailored-$v/lock" "$cache/linux-source-$v/Makefile" \
     "$cache/linux-source-9.9_${v}_all.deb"
 done
 mkdir -p "$cache/linux-source-$stale.part-XyZ123"
+# Not the stale version's: another package of that version, a name that only starts alike.
+decoys=("linux-image-x_${stale}_amd64.deb" "linux-source-${stale}x")
+mkdir -p "$cache/${decoys[1]}"
+touch "$cache/${decoys[0]}"
 # This shell holds the busy version's lock (katana-ctl's own open of it conflicts).
 exec {busy_lock}<"$cache/kernel-tailored-$busy/lock"
 flock -n "$busy_lock" || fail "cannot lock $cache/kernel-tailored-$busy/lock"
-trap 'rm -rf "$cache"/*"$busy"*' EXIT
 
 start=$(date +%s)
 if ! "$ctl" image build --kernel tailored --agent "$agent" --output-dir "$img" \
@@ -51,8 +55,13 @@ if ! "$ctl" image build --kernel tailored --agent "$agent" --output-dir "$img" \
 fi
 echo "image build --kernel tailored: $(($(date +%s) - start)) s"
 grep -E '^(kernel|initrd):|cached' "$work/image.log" | sed 's/^/  /'
+exec {busy_lock}<&-
 for left in "$cache"/*"$stale"*; do
+  case ${left##*/} in "${decoys[0]}" | "${decoys[1]}") continue ;; esac
   [[ -e $left ]] && fail "a stale cache entry is left: $left"
+done
+for d in "${decoys[@]}"; do
+  [[ -e $cache/$d ]] || fail "pruning removed $d, which is not the stale version's"
 done
 for kept in "kernel-tailored-$busy/lock" "linux-source-$busy/Makefile" "linux-source-9.9_${busy}_all.deb"; do
   [[ -e $cache/$kept ]] || fail "the cache of a running build was pruned: $kept"
