@@ -6,6 +6,8 @@
 #   run_vm.sh KATANA_CTL STATIC_KATANA_AGENT AGENT_CONFORMANCE [suite options...]
 # Exit 77 (skip) without root, qemu-system-x86_64, busybox-static or an image.
 set -uo pipefail
+# shellcheck source=/dev/null
+. "$(dirname "${BASH_SOURCE[0]}")/../../tests/support/image_build.sh"
 ctl=$1 agent=$2 suite=$3
 shift 3
 [[ $(id -u) == 0 ]] || { echo "skip: needs root"; exit 77; }
@@ -22,9 +24,7 @@ cleanup() {
 }
 trap cleanup EXIT
 if ! "$ctl" image build --agent "$agent" --output-dir "$work/img" >"$work/image.log" 2>&1; then
-  # Skip only when the download is what failed (no archive); any other failure is a failure.
-  if grep '^katana-ctl' "$work/image.log" |
-    grep -Eq '"[^"]*(apt-get download|apt-cache)[^"]*" failed|apt knows no'; then
+  if image_download_failed "$work/image.log"; then
     echo "skip: cannot fetch the guest kernel: $(tail -1 "$work/image.log")"; exit 77
   fi
   echo "FAIL: katana-ctl image build"; cat "$work/image.log"; exit 1

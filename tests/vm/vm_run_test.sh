@@ -21,6 +21,8 @@
 #
 #   vm_run_test.sh KATANA_CTL STATIC_AGENT SOURCE_DIR WORK_DIR
 set -uo pipefail
+# shellcheck source=/dev/null
+. "$(dirname "${BASH_SOURCE[0]}")/../support/image_build.sh"
 ctl=$1 agent=$2 src=$3 work=$4
 
 skip() { echo "SKIP vm.run: $*"; exit 77; }
@@ -47,9 +49,7 @@ trap cleanup EXIT
 
 # The guest image from this build's agent (kernel from the cache or apt-get download).
 if ! "$ctl" image build --agent "$agent" --output-dir "$img" >"$work/image.log" 2>&1; then
-  # Only when the failure itself is the download (a progress line names apt-get too).
-  if grep '^katana-ctl' "$work/image.log" |
-    grep -Eq '"[^"]*(apt-get download|apt-cache)[^"]*" failed|apt knows no'; then
+  if image_download_failed "$work/image.log"; then
     skip "cannot fetch the guest kernel: $(tail -1 "$work/image.log")"
   fi
   echo "FAIL: katana-ctl image build"; cat "$work/image.log"; exit 1

@@ -10,6 +10,8 @@
 #
 #   vm_tailored_test.sh KATANA_CTL STATIC_AGENT SOURCE_DIR WORK_DIR
 set -uo pipefail
+# shellcheck source=/dev/null
+. "$(dirname "${BASH_SOURCE[0]}")/../support/image_build.sh"
 ctl=$1 agent=$2 src=$3 work=$4
 
 skip() { echo "SKIP vm.tailored: $*"; exit 77; }
@@ -46,9 +48,7 @@ flock -n "$busy_lock" || fail "cannot lock $cache/kernel-tailored-$busy/lock"
 start=$(date +%s)
 if ! "$ctl" image build --kernel tailored --agent "$agent" --output-dir "$img" \
   >"$work/image.log" 2>&1; then
-  # Only when the failure itself is the download (a progress line names apt-get too).
-  if grep '^katana-ctl' "$work/image.log" |
-    grep -Eq '"[^"]*(apt-get download|apt-cache)[^"]*" failed|apt knows no'; then
+  if image_download_failed "$work/image.log"; then
     skip "cannot fetch linux-source: $(tail -1 "$work/image.log")"
   fi
   echo "FAIL: katana-ctl image build --kernel tailored"; tail -40 "$work/image.log"; exit 1
