@@ -22,6 +22,7 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -31,6 +32,7 @@
 #include <katana/core/error.hpp>
 #include <katana/core/str_cat.hpp>
 #include <katana/core/try.hpp>
+#include <katana/core/unique_fd.hpp>
 
 #include "image_util.hpp"
 #include "kernel_build.hpp"
@@ -278,6 +280,45 @@ result<guest_modules> select_modules(const fs::path& tree, const std::string& ve
   return m;
 }
 
+/// Removes the Debian kernels of other versions that image build extracted into the cache
+/// (~400 MB each: the tree, what interrupted extractions left, the package) once a build of
+/// `version` is done. A version whose lock is held (a build using it) is kept.
+void prune_other_images(const fs::path& cache, const std::string& version) {
+  constexpr std::string_view prefix = "linux-image-";
+  std::error_code ec;
+  std::vector<fs::path> entries;
+  for (const auto& e : fs::directory_iterator(cache, ec)) {
+    entries.push_back(e.path());
+  }
+  std::set<std::string> others;  // versions with a tree or leftovers of one
+  for (const auto& p : entries) {
+    const auto name = p.filename().string();
+    if (!name.starts_with(prefix)) {
+      continue;
+    }
+    auto v = name.substr(prefix.size());
+    if (const auto part = v.find(".part-"); part != std::string::npos) {
+      v.resize(part);
+    } else if (!fs::exists(p / ".katana-extracted", ec)) {
+      continue;  // not a tree image build made
+    }
+    if (!v.empty() && v != version) {
+      others.insert(v);
+    }
+  }
+  for (const auto& other : others) {
+    const std::string tree = str_cat(prefix, other);
+    prune_version(
+        entries, other, cache / (tree + ".lock"),
+        [&](const fs::path& q) {
+          const auto n = q.filename().string();
+          return n == tree || n.starts_with(tree + ".part-") ||
+                 (n.starts_with(tree + "_") && n.ends_with(".deb"));
+        },
+        cache / (tree + ".lock"), "is in use", version);
+  }
+}
+
 status build(std::vector<std::string_view> args) {
   std::string agent, out_dir = "/usr/share/katana", cache, version, kernel = "debian",
                      kernel_config;
@@ -323,6 +364,12 @@ status build(std::vector<std::string_view> args) {
                 "image build: --kernel-version picks Debian's kernel; the tailored kernel is "
                 "built from the linux-source package apt has");
   }
+  // A file name in the cache (and a package name): no '/' or anything else Debian's have not.
+  if (version.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789.+-") != std::string::npos) {
+    return fail(errc::invalid_argument,
+                str_cat("image build: --kernel-version \"", version,
+                        "\" is not a Debian kernel version (such as 6.1.0-1-amd64)"));
+  }
   if (cache.empty()) {
     const char* xdg = std::getenv("XDG_CACHE_HOME");
     cache = xdg != nullptr && *xdg != '\0'   ? str_cat(xdg, "/katana")
@@ -364,6 +411,7 @@ status build(std::vector<std::string_view> args) {
   }
   KATANA_TRY(kernel_metapackage());  // refuses, before any download, what it cannot extract
   fs::path vmlinux_cache, tree;
+  katana::unique_fd image_lock;
   if (kernel == "tailored") {
     const std::string fragment = kernel_config.empty() ? std::string(tailored_kernel_fragment)
                                                        : KATANA_TRY(read_file(kernel_config),
@@ -376,6 +424,10 @@ status build(std::vector<std::string_view> args) {
       version = KATANA_TRY(default_kernel_version());
     }
     progress("kernel " + version);
+    // Held while the tree is used: a build of another version prunes it otherwise.
+    image_lock = KATANA_TRY(
+        hold_lock(fs::path(cache) / str_cat("linux-image-", version, ".lock"), LOCK_SH,
+                  str_cat("waiting: kernel ", version, " is being pruned from the cache")));
     tree = fs::path(cache) / ("linux-image-" + version);
     if (!fs::exists(tree / ".katana-extracted")) {
       const auto deb = KATANA_TRY(fetch_package("linux-image-" + version, cache));
@@ -479,6 +531,10 @@ status build(std::vector<std::string_view> args) {
   fs::rename(initrd.string() + ".part", initrd, ec);
   if (ec) {
     return fail(ec, "rename " + initrd.string());
+  }
+  if (image_lock) {
+    image_lock.reset();
+    prune_other_images(cache, version);
   }
   std::printf("kernel: %s (%ju bytes, %s)\ninitrd: %s (%zu bytes, %zu modules)\n",
               vmlinux_out.c_str(), static_cast<std::uintmax_t>(fs::file_size(vmlinux_out)),

@@ -1,21 +1,28 @@
 // Helpers shared by katana-ctl image build's steps: progress lines, shell commands, files,
-// and Debian packages fetched into the cache.
+// Debian packages fetched into the cache, and the locks of cache entries.
 #pragma once
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
+#include <fcntl.h>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <sstream>
 #include <string>
 #include <string_view>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <vector>
 
 #include <katana/core/error.hpp>
 #include <katana/core/scope_exit.hpp>
 #include <katana/core/str_cat.hpp>
 #include <katana/core/try.hpp>
+#include <katana/core/unique_fd.hpp>
 #include <katana/hypervisor/process.hpp>
 
 namespace katana_ctl::image {
@@ -165,6 +172,111 @@ inline katana::status extract_once(const fs::path& tree,
     }
   }
   return {};
+}
+
+/// Opens (creating it, and its directory) the lock file `lock` and flocks it with `op`
+/// (LOCK_SH while a cache entry is used, LOCK_EX while it is made), printing `waiting` when
+/// it has to wait. A pruning removes an entry with its lock file while holding it: a lock
+/// taken on a file no longer at `lock` is not the entry's, so it starts again.
+inline katana::result<katana::unique_fd> hold_lock(const fs::path& lock,
+                                                   int op,
+                                                   std::string_view waiting) {
+  for (int attempt = 0;; ++attempt) {
+    std::error_code ec;
+    fs::create_directories(lock.parent_path(), ec);
+    if (ec) {
+      return katana::fail(ec, "create " + lock.parent_path().string());
+    }
+    katana::unique_fd fd(::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
+    if (!fd) {
+      if (errno == ENOENT && attempt < 3) {
+        continue;
+      }
+      return katana::fail_errno("open " + lock.string());
+    }
+    if (::flock(fd.get(), op | LOCK_NB) != 0) {
+      progress(waiting);
+      if (::flock(fd.get(), op) != 0) {
+        return katana::fail_errno("lock " + lock.string());
+      }
+    }
+    struct stat held {};
+    struct stat named {};
+    if (::fstat(fd.get(), &held) == 0 && ::stat(lock.c_str(), &named) == 0 &&
+        held.st_dev == named.st_dev && held.st_ino == named.st_ino) {
+      return fd;
+    }
+    if (attempt >= 3) {
+      return katana::fail(katana::errc::unavailable,
+                          katana::str_cat("lock ", lock.string(), ": it keeps being removed"));
+    }
+  }
+}
+
+/// For pruning a cache entry: its lock taken exclusively, without waiting.
+struct pruning_lock {
+  enum class state { taken, absent, held, unopenable };
+  state how = state::absent;
+  int err = 0;           // errno when unopenable
+  katana::unique_fd fd;  // held while the entry is removed
+};
+
+/// `absent` when there is no lock file; `held` when another holds it; `unopenable` (flock
+/// needs only read access, so that is another user's lock): both mean the entry is kept.
+inline pruning_lock take_for_pruning(const fs::path& lock) {
+  pruning_lock out;
+  out.fd.reset(::open(lock.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+  if (!out.fd) {
+    out.err = errno;
+    out.how = out.err == ENOENT ? pruning_lock::state::absent : pruning_lock::state::unopenable;
+    return out;
+  }
+  out.how = ::flock(out.fd.get(), LOCK_EX | LOCK_NB) == 0 ? pruning_lock::state::taken
+                                                          : pruning_lock::state::held;
+  return out;
+}
+
+/// Prunes the cache entries of another version (`other`) unless its lock (`lock`) keeps
+/// them: every path of `entries` that `belongs`, then `last` (what holds the lock file, so a
+/// build waiting on it sees it replaced). Progress lines name it "kernel <other>"; `busy`
+/// says why a held lock keeps it, `now` the version that replaces it.
+inline void prune_version(const std::vector<fs::path>& entries,
+                          const std::string& other,
+                          const fs::path& lock,
+                          const std::function<bool(const fs::path&)>& belongs,
+                          const fs::path& last,
+                          std::string_view busy,
+                          std::string_view now) {
+  const auto taken = take_for_pruning(lock);
+  if (taken.how == pruning_lock::state::unopenable) {
+    progress(katana::str_cat("cache: kernel ", other, ": ", std::strerror(taken.err),
+                             " on its lock; not pruned"));
+    return;
+  }
+  if (taken.how == pruning_lock::state::held) {
+    progress(katana::str_cat("cache: kernel ", other, " ", busy, "; not pruned"));
+    return;
+  }
+  std::uintmax_t removed = 0;
+  std::string failed;
+  const auto remove = [&](const fs::path& q) {
+    std::error_code rc;
+    const auto n = fs::remove_all(q, rc);
+    if (rc) {
+      failed += katana::str_cat(failed.empty() ? "" : ", ", q.string(), ": ", rc.message());
+    } else {
+      removed += n;
+    }
+  };
+  for (const auto& q : entries) {
+    if (q != last && belongs(q)) {
+      remove(q);
+    }
+  }
+  remove(last);
+  progress(failed.empty() ? katana::str_cat("cache: pruned kernel ", other, " (", removed,
+                                            " files; now ", now, ")")
+                          : katana::str_cat("cache: kernel ", other, " pruned in part: ", failed));
 }
 
 /// The version in a Debian package's file name (NAME_VERSION_ARCH.deb).

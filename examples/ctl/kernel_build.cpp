@@ -240,42 +240,16 @@ void prune_other_versions(const fs::path& cache, const std::string& version) {
       continue;
     }
     const auto other = name.substr(build_prefix.size());
-    // flock needs no write access; a lock that cannot be opened (another user's) is kept.
-    katana::unique_fd lock(::open((p / "lock").c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
-    if (!lock && errno != ENOENT) {
-      progress(
-          str_cat("cache: kernel ", other, ": ", std::strerror(errno), " on its lock; not pruned"));
-      continue;
-    }
-    if (lock && ::flock(lock.get(), LOCK_EX | LOCK_NB) != 0) {
-      progress(str_cat("cache: kernel ", other, " is being built; not pruned"));
-      continue;
-    }
-    std::uintmax_t removed = 0;
-    std::string failed;
-    const auto remove = [&](const fs::path& q) {
-      std::error_code rc;
-      const auto n = fs::remove_all(q, rc);
-      if (rc) {
-        failed += str_cat(failed.empty() ? "" : ", ", q.string(), ": ", rc.message());
-      } else {
-        removed += n;
-      }
-    };
-    for (const auto& q : entries) {
-      const auto n = q.filename().string();
-      const bool source_tree = n == str_cat(source_prefix, other) ||
-                               n.starts_with(str_cat(source_prefix, other, ".part-"));
-      const bool source_deb =
-          n.starts_with(source_prefix) && n.ends_with(".deb") && package_version(q) == other;
-      if (source_tree || source_deb) {
-        remove(q);
-      }
-    }
-    remove(p);  // the lock file with it, while still held (a waiting build sees it replaced)
-    progress(failed.empty() ? str_cat("cache: pruned kernel ", other, " (", removed, " files; now ",
-                                      version, ")")
-                            : str_cat("cache: kernel ", other, " pruned in part: ", failed));
+    prune_version(
+        entries, other, p / "lock",
+        [&](const fs::path& q) {
+          const auto n = q.filename().string();
+          return n == str_cat(source_prefix, other) ||
+                 n.starts_with(str_cat(source_prefix, other, ".part-")) ||
+                 (n.starts_with(source_prefix) && n.ends_with(".deb") &&
+                  package_version(q) == other);
+        },
+        p, "is being built", version);
   }
 }
 
@@ -322,39 +296,9 @@ result<tailored_kernel> build_tailored_kernel(const fs::path& cache, std::string
     return tailored_kernel{vmlinux, version};
   }
   // One build per version at a time (the source extraction included); a second caller waits,
-  // then finds the result. A lock whose directory was pruned meanwhile (by a build of
-  // another version) is no longer the directory's: start again.
-  katana::unique_fd lock;
-  for (int attempt = 0;; ++attempt) {
-    std::error_code ec;
-    fs::create_directories(obj, ec);
-    if (ec) {
-      return fail(ec, "create " + obj.string());
-    }
-    lock.reset(::open((obj / "lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
-    if (!lock) {
-      if (errno == ENOENT && attempt < 3) {
-        continue;
-      }
-      return katana::fail_errno("open " + (obj / "lock").string());
-    }
-    if (::flock(lock.get(), LOCK_EX | LOCK_NB) != 0) {
-      progress(str_cat("waiting for another kernel build in ", obj.string()));
-      if (::flock(lock.get(), LOCK_EX) != 0) {
-        return katana::fail_errno("lock " + (obj / "lock").string());
-      }
-    }
-    struct stat held {};
-    struct stat named {};
-    if (::fstat(lock.get(), &held) == 0 && ::stat((obj / "lock").c_str(), &named) == 0 &&
-        held.st_dev == named.st_dev && held.st_ino == named.st_ino) {
-      break;
-    }
-    if (attempt >= 3) {
-      return fail(errc::unavailable,
-                  str_cat("lock ", (obj / "lock").string(), ": its directory keeps being removed"));
-    }
-  }
+  // then finds the result.
+  auto lock = KATANA_TRY(hold_lock(obj / "lock", LOCK_EX,
+                                   str_cat("waiting for another kernel build in ", obj.string())));
   std::error_code ec;
   if (fs::exists(vmlinux)) {
     lock.reset();

@@ -43,6 +43,8 @@ check "image build: fragment for debian" 2 '--kernel-config is a fragment for --
   "$ctl" image build --kernel debian --kernel-config "$dir/frag"
 check "image build: version for tailored" 2 '--kernel-version picks Debian' -- \
   "$ctl" image build --kernel tailored --kernel-version 6.1.0-1-amd64
+check "image build: version with a slash" 2 'is not a Debian kernel version' -- \
+  "$ctl" image build --kernel-version ../../6.1.0-1-amd64
 check "json logs" 0 '^\{"time":".*"level":"info","msg":"bundle is valid","component":"ctl"' -- "$ctl" --log-format json oci validate --bundle "$dir/b"
 
 # check: the real host. Whether a VM can run depends on the machine (root, QEMU, the image), so

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # vm.run: `katana-ctl vm run` end to end in a real VM (QEMU; TCG where KVM does not work), one
 # boot: the guest image is built from this build's static agent into the build tree (the kernel
-# package is cached in /var/cache/katana; a second build must give the same bytes), a busybox
+# package is cached in /var/cache/katana, and fake other versions there are pruned unless their
+# lock is held; a second build must give the same bytes), a busybox
 # rootfs is shared, and the test checks
 # stdout and stderr of the container, its exit code (7) coming back as katana-ctl's, that QEMU
 # runs in the host-side sandbox cgroup kata_vm-<pid> while the container runs (read from
@@ -35,8 +36,13 @@ mkdir -p "$work/image" "$work/rootfs"/{bin,etc,proc,dev,sys,tmp}
 img=$work/image
 ctl_pid=
 tpl=/run/katana-vm-run-template-$$  # tmpfs: the template's memory file
+# What image build extracted of other kernel versions is pruned, unless a build uses it (holds
+# its lock). Fake versions, removed on exit.
+cache=${XDG_CACHE_HOME:+$XDG_CACHE_HOME/katana}
+cache=${cache:-/var/cache/katana}
+stale=0.0.0-katana-test-stale busy=0.0.0-katana-test-busy
 cleanup() {
-  rm -rf "$tpl"
+  rm -rf "$tpl" "$cache"/*"$stale"* "$cache"/*"$busy"*
   # Only what this test started: the katana-ctl below and its sandbox.
   if [[ -n $ctl_pid ]] && kill -0 "$ctl_pid" 2>/dev/null; then kill -KILL "$ctl_pid"; fi
   if [[ -n $ctl_pid && -d /run/katana/vm/vm-$ctl_pid ]]; then
@@ -47,6 +53,20 @@ cleanup() {
 }
 trap cleanup EXIT
 
+mkdir -p "$cache"
+for v in "$stale" "$busy"; do
+  mkdir -p "$cache/linux-image-$v/boot"
+  touch "$cache/linux-image-$v/.katana-extracted" "$cache/linux-image-$v.lock" \
+    "$cache/linux-image-${v}_9.9_amd64.deb"
+done
+mkdir -p "$cache/linux-image-$stale.part-XyZ123"
+# Not the stale version's: a directory image build did not make, another package.
+decoys=("linux-image-${stale}x" "linux-image-${stale}-dbg_9.9_amd64.deb")
+mkdir -p "$cache/${decoys[0]}"
+touch "$cache/${decoys[1]}"
+exec {busy_lock}<"$cache/linux-image-$busy.lock"
+flock -n "$busy_lock" || { echo "FAIL: cannot lock $cache/linux-image-$busy.lock"; exit 1; }
+
 # The guest image from this build's agent (kernel from the cache or apt-get download).
 if ! "$ctl" image build --agent "$agent" --output-dir "$img" >"$work/image.log" 2>&1; then
   if image_download_failed "$work/image.log"; then
@@ -55,6 +75,21 @@ if ! "$ctl" image build --agent "$agent" --output-dir "$img" >"$work/image.log" 
   echo "FAIL: katana-ctl image build"; cat "$work/image.log"; exit 1
 fi
 echo "image: $(grep -E '^(kernel|initrd):' "$work/image.log" | tr '\n' ' ')"
+exec {busy_lock}<&-
+for left in "$cache"/*"$stale"*; do
+  case ${left##*/} in "${decoys[0]}" | "${decoys[1]}") continue ;; esac
+  [[ -e $left ]] && { echo "FAIL: a stale cache entry is left: $left"; exit 1; }
+done
+for d in "${decoys[@]}"; do
+  [[ -e $cache/$d ]] || { echo "FAIL: pruning removed $d, which is not the stale version's"; exit 1; }
+done
+for kept in "linux-image-$busy/.katana-extracted" "linux-image-$busy.lock" "linux-image-${busy}_9.9_amd64.deb"; do
+  [[ -e $cache/$kept ]] || { echo "FAIL: the cache of a build in progress was pruned: $kept"; exit 1; }
+done
+grep -q "cache: pruned kernel $stale" "$work/image.log" ||
+  { echo "FAIL: the pruning is not reported"; cat "$work/image.log"; exit 1; }
+grep -q "cache: kernel $busy is in use; not pruned" "$work/image.log" ||
+  { echo "FAIL: the kept version is not reported"; cat "$work/image.log"; exit 1; }
 # Reproducible: the same inputs give the same bytes (a second build, from the cache).
 "$ctl" image build --agent "$agent" --output-dir "$work/image2" >"$work/image2.log" 2>&1 ||
   { echo "FAIL: the second katana-ctl image build"; cat "$work/image2.log"; exit 1; }
