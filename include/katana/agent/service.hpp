@@ -12,7 +12,6 @@
 #include <csignal>
 #include <cstdint>
 #include <cstdio>
-#include <fcntl.h>
 #include <fstream>
 #include <malloc.h>
 #include <map>
@@ -44,7 +43,6 @@
 #include <katana/core/log.hpp>
 #include <katana/core/str_cat.hpp>
 #include <katana/core/try.hpp>
-#include <katana/core/unique_fd.hpp>
 #include <katana/oci/spec_json.hpp>
 #include <katana/oci/validate.hpp>
 #include <katana/ttrpc/asio.hpp>
@@ -280,13 +278,6 @@ class basic_agent {
       std::ofstream(bundle / "config.json") << oci::to_json(spec);
     }
 
-    // 9p (cache=mmap) drops a dentry with its last reference, so every path lookup below the
-    // rootfs walked its parents again on the host. Held until the init's bind mount of the
-    // rootfs keeps them; a rootfs that does not open fails in the engine, with its error.
-    unique_fd root_pin;
-    if (spec.root && spec.root->path.starts_with('/')) {
-      root_pin.reset(::open(spec.root->path.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
-    }
     auto io = KATANA_CO_TRY(make_stdio(spec.process->terminal));
     container_config cfg{id, std::move(spec), bundle, io.child_fds(), cg.driver};
     auto started = KATANA_CO_TRY(engine_.create(cfg), str_cat("container ", id));

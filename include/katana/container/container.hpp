@@ -314,6 +314,10 @@ class basic_container {
     if (root.is_relative()) {
       root = bundle / root;
     }
+    // On 9p (cache=mmap) a dentry goes with its last reference, so every lookup below the
+    // rootfs would walk its parents again. Closed before the init is cloned: it must not see
+    // a directory outside its root.
+    unique_fd root_pin(::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
     const auto rootfs = std::filesystem::canonical(root, ec);
     if (ec) {
       return fail_errno("rootfs " + root.native(), ec.value());
@@ -428,6 +432,7 @@ class basic_container {
       };
     }
     S sys{};
+    root_pin.reset();
     c.process_ = KATANA_TRY(launch(*prepared, sys, cb));
     s.pid = c.process_.pid;
     auto kill_init = scope_exit([&] { detail::kill_and_reap(s.pid); });

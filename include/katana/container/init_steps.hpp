@@ -259,6 +259,15 @@ class init_steps {
     if (const int rc = s_.chdir(c_.cwd); rc < 0) {
       return fail(f, rc, "chdir to cwd", c_.cwd);
     }
+    // A cwd reached through a directory fd of the runtime's (/proc/self/fd/N) lies outside the
+    // root, which the kernel's getcwd says as "(unreachable)/..." (runc's CVE-2024-21626 check).
+    char cwd[4096];
+    if (const int rc = s_.getcwd(cwd, sizeof cwd); rc < 0) {
+      return fail(f, rc, "getcwd after chdir to cwd", c_.cwd);
+    }
+    if (cwd[0] != '/') {
+      return fail(f, -EPERM, "cwd is outside the container's root (possible breakout)", c_.cwd);
+    }
     return true;
   }
 

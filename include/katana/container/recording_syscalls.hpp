@@ -5,6 +5,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cerrno>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -24,6 +25,8 @@ struct recording_syscalls {
   std::vector<std::string> calls;
   std::vector<std::pair<std::string, int>> failures;  // (substring, errno)
   std::vector<std::string> missing;                   // open_in_root paths that report ENOENT
+  std::string cwd = "/";                              // the last chdir's path
+  std::string getcwd_answer;  // when set, what getcwd answers ("(unreachable)/x": outside)
   /// openat of these paths gives a descriptor whose read() returns the text.
   std::vector<std::pair<std::string, std::string>> files;
   int next_fd = 1000;
@@ -64,7 +67,25 @@ struct recording_syscalls {
   int pivot_root(const char* new_root, const char* put_old) noexcept {
     return record(str_cat("pivot_root(", s(new_root), ", ", s(put_old), ")"));
   }
-  int chdir(const char* path) noexcept { return record(str_cat("chdir(", s(path), ")")); }
+  int chdir(const char* path) noexcept {
+    const int rc = record(str_cat("chdir(", s(path), ")"));
+    if (rc == 0 && path != nullptr) {
+      cwd = path;
+    }
+    return rc;
+  }
+  int getcwd(char* buf, std::size_t size) noexcept {
+    const int rc = record("getcwd()");
+    if (rc != 0) {
+      return rc;
+    }
+    const std::string& answer = getcwd_answer.empty() ? cwd : getcwd_answer;
+    if (answer.size() + 1 > size) {
+      return -ERANGE;
+    }
+    std::memcpy(buf, answer.c_str(), answer.size() + 1);
+    return static_cast<int>(answer.size() + 1);
+  }
   int fchdir(int fd) noexcept { return record(str_cat("fchdir(", fd, ")")); }
   int chroot(const char* path) noexcept { return record(str_cat("chroot(", s(path), ")")); }
   int setns(int fd, int type) noexcept {

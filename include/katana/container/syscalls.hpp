@@ -48,6 +48,7 @@ concept syscalls = requires(S& s,
                             int fd,
                             const void* data,
                             void* buffer,
+                            char* chars,
                             std::size_t size,
                             const gid_t* gids,
                             const sock_fprog* prog,
@@ -64,6 +65,9 @@ concept syscalls = requires(S& s,
   { s.chdir(path) }
   noexcept->std::same_as<int>;
   { s.fchdir(fd) }
+  noexcept->std::same_as<int>;
+  // getcwd(2): the path's length, or -errno; "(unreachable)..." outside the root
+  { s.getcwd(chars, size) }
   noexcept->std::same_as<int>;
   { s.chroot(path) }
   noexcept->std::same_as<int>;
@@ -150,6 +154,9 @@ struct linux_syscalls {
   }
   int chdir(const char* path) noexcept { return ret(::chdir(path)); }
   int fchdir(int fd) noexcept { return ret(::fchdir(fd)); }
+  int getcwd(char* buf, std::size_t size) noexcept {
+    return ret(::syscall(SYS_getcwd, buf, size));  // the syscall: glibc hides "(unreachable)"
+  }
   int chroot(const char* path) noexcept { return ret(::chroot(path)); }
   int setns(int fd, int nstype) noexcept { return ret(::setns(fd, nstype)); }
   int unshare(int flags) noexcept { return ret(::unshare(flags)); }

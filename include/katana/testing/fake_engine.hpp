@@ -9,7 +9,6 @@
 #include <csignal>
 #include <cstdint>
 #include <fcntl.h>
-#include <filesystem>
 #include <map>
 #include <memory>
 #include <optional>
@@ -40,25 +39,8 @@ class fake_engine {
     std::set<pid_t> pids;
     bool paused = false;
     std::vector<oci::linux_resources> updates;
-    unique_fd oom_event;               // eventfd of the current watch
-    bool root_open_at_create = false;  // the caller held spec.root open during create
+    unique_fd oom_event;  // eventfd of the current watch
   };
-
-  /// Whether this process has an fd open on `path` (a link in /proc/self/fd to it).
-  static bool has_fd_to(const std::filesystem::path& path) {
-    std::error_code ec;
-    const auto want = std::filesystem::canonical(path, ec);
-    if (ec) {
-      return false;
-    }
-    for (const auto& e : std::filesystem::directory_iterator("/proc/self/fd", ec)) {
-      std::error_code lec;
-      if (std::filesystem::read_symlink(e.path(), lec) == want) {
-        return true;
-      }
-    }
-    return false;
-  }
 
   /// Every call, in order: "create c1", "start c1", "exec c1 e1", "signal c1 0 9", ...
   std::vector<std::string> calls;
@@ -99,7 +81,6 @@ class fake_engine {
                                     cfg.stdio, gate_r.get(), gate_w.get()));
     auto& c = shared_->containers[cfg.id];
     c.config = cfg;
-    c.root_open_at_create = cfg.spec.root && has_fd_to(cfg.spec.root->path);
     c.init = started.pid;
     c.start_pipe = std::move(gate_w);
     c.pids.insert(started.pid);

@@ -309,19 +309,6 @@ TEST_CASE("agent: bad CreateContainer requests leave nothing behind", "[agent]")
   REQUIRE(run(f.io, f.agent->remove_container("c1", 0)));
 }
 
-TEST_CASE("agent: the rootfs is held open while the engine creates the container", "[agent]") {
-  // 9p drops unreferenced dentries: without the hold, each lookup below the rootfs walks its
-  // parents again on the host.
-  fixture f;
-  const auto root = f.tmp.path / "bundle" / "rootfs";
-  std::filesystem::create_directories(root);
-  auto s = fixture::spec({"/bin/true"});
-  s.root = katana::oci::root{root.string(), false};
-  REQUIRE(f.create("c1", s));
-  CHECK(f.engine().find("c1")->root_open_at_create);
-  CHECK_FALSE(fake_engine::has_fd_to(root));  // let go once the engine is done
-}
-
 TEST_CASE("agent: pause, resume, update, stats, list processes", "[agent]") {
   fixture f;
   REQUIRE(f.create("c1", fixture::spec({"/bin/sleep", "100"})));

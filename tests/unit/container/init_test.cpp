@@ -195,7 +195,7 @@ TEST_CASE("init steps: credentials keep capabilities across setuid, in order", "
                                               "setresgid(1000, 1000, 1000)",
                                               "setresuid(1000, 1000, 1000)", "prctl(8, 0, 0)",
                                               "capset(eff=0x20, perm=0x20, inh=0x20, amb=0x20)",
-                                              "chdir(\"/tmp\")"});
+                                              "chdir(\"/tmp\")", "getcwd()"});
   sys.fail_on("execve", ENOENT);
   CHECK_FALSE(steps.exec(f));
   CHECK(std::string(f.what) == "exec: executable file not found in $PATH");
@@ -206,6 +206,21 @@ TEST_CASE("init steps: credentials keep capabilities across setuid, in order", "
   CHECK_FALSE(steps.find_executable(f));
   CHECK(std::string(f.what) == "exec: executable file not found in $PATH");
   CHECK(f.err == ENOENT);
+}
+
+TEST_CASE("init steps: a cwd outside the root (through a leaked fd) is refused", "[container]") {
+  oci::spec spec = katana_test::busybox_spec("true");
+  spec.process->cwd = "/proc/self/fd/7";
+  auto p = prepare(spec);
+  kc::recording_syscalls sys;
+  kc::init_steps<kc::recording_syscalls> steps(sys, p->config);
+  kc::init_failure f;
+  REQUIRE(steps.credentials(f));  // getcwd answers the path chdir was given
+  sys.getcwd_answer = "(unreachable)/run/kata-containers/shared/containers/c0/rootfs";
+  CHECK_FALSE(steps.credentials(f));
+  CHECK(std::string(f.what) == "cwd is outside the container's root (possible breakout)");
+  CHECK(std::string(f.path) == "/proc/self/fd/7");
+  CHECK(f.err == EPERM);
 }
 
 TEST_CASE("init steps: an initramfs root falls back to MS_MOVE + chroot", "[container]") {
