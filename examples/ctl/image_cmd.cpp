@@ -280,16 +280,24 @@ result<guest_modules> select_modules(const fs::path& tree, const std::string& ve
   return m;
 }
 
+/// A version becomes a file name in the cache (and a package name): no '/', nothing else
+/// Debian's versions do not have.
+status check_kernel_version(const std::string& version) {
+  if (version.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789.+-") != std::string::npos) {
+    return fail(errc::invalid_argument,
+                str_cat("image build: --kernel-version \"", version,
+                        "\" is not a Debian kernel version (such as 6.1.0-1-amd64)"));
+  }
+  return {};
+}
+
 /// Removes the Debian kernels of other versions that image build extracted into the cache
 /// (~400 MB each: the tree, what interrupted extractions left, the package) once a build of
 /// `version` is done. A version whose lock is held (a build using it) is kept.
 void prune_other_images(const fs::path& cache, const std::string& version) {
   constexpr std::string_view prefix = "linux-image-";
   std::error_code ec;
-  std::vector<fs::path> entries;
-  for (const auto& e : fs::directory_iterator(cache, ec)) {
-    entries.push_back(e.path());
-  }
+  const auto entries = list_dir(cache);
   std::set<std::string> others;  // versions with a tree or leftovers of one
   for (const auto& p : entries) {
     const auto name = p.filename().string();
@@ -364,12 +372,7 @@ status build(std::vector<std::string_view> args) {
                 "image build: --kernel-version picks Debian's kernel; the tailored kernel is "
                 "built from the linux-source package apt has");
   }
-  // A file name in the cache (and a package name): no '/' or anything else Debian's have not.
-  if (version.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789.+-") != std::string::npos) {
-    return fail(errc::invalid_argument,
-                str_cat("image build: --kernel-version \"", version,
-                        "\" is not a Debian kernel version (such as 6.1.0-1-amd64)"));
-  }
+  KATANA_TRY(check_kernel_version(version));
   if (cache.empty()) {
     const char* xdg = std::getenv("XDG_CACHE_HOME");
     cache = xdg != nullptr && *xdg != '\0'   ? str_cat(xdg, "/katana")
@@ -422,6 +425,7 @@ status build(std::vector<std::string_view> args) {
   } else {
     if (version.empty()) {
       version = KATANA_TRY(default_kernel_version());
+      KATANA_TRY(check_kernel_version(version), "apt's default kernel");
     }
     progress("kernel " + version);
     // Held while the tree is used: a build of another version prunes it otherwise.

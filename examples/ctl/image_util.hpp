@@ -109,17 +109,27 @@ inline std::string candidate_version(const std::string& pkg) {
   return v;
 }
 
+/// The entries of `dir` (none when it cannot be read), without the throwing iterator steps.
+inline std::vector<fs::path> list_dir(const fs::path& dir) {
+  std::vector<fs::path> out;
+  std::error_code ec;
+  for (auto it = fs::directory_iterator(dir, ec); !ec && it != fs::directory_iterator();
+       it.increment(ec)) {
+    out.push_back(it->path());
+  }
+  return out;
+}
+
 /// PKG_VERSION_*.deb (apt's candidate VERSION, any version when apt names none) from the cache
 /// or apt's archive cache, else `apt-get download`ed into the cache.
 inline katana::result<fs::path> fetch_package(const std::string& pkg, const fs::path& cache) {
   const auto version = candidate_version(pkg);
   const std::string prefix = version.empty() ? pkg + "_" : katana::str_cat(pkg, "_", version, "_");
   const auto find = [&](const fs::path& dir) -> fs::path {
-    std::error_code ec;
-    for (const auto& e : fs::directory_iterator(dir, ec)) {
-      const auto name = e.path().filename().string();
+    for (const auto& p : list_dir(dir)) {
+      const auto name = p.filename().string();
       if (name.starts_with(prefix) && name.ends_with(".deb")) {
-        return e.path();
+        return p;
       }
     }
     return {};
@@ -174,6 +184,14 @@ inline katana::status extract_once(const fs::path& tree,
   return {};
 }
 
+/// Whether `fd` is the file at `path` still: a pruning removes a lock file while holding it.
+inline bool is_file_at(int fd, const fs::path& path) {
+  struct stat held {};
+  struct stat named {};
+  return ::fstat(fd, &held) == 0 && ::stat(path.c_str(), &named) == 0 &&
+         held.st_dev == named.st_dev && held.st_ino == named.st_ino;
+}
+
 /// Opens (creating it, and its directory) the lock file `lock` and flocks it with `op`
 /// (LOCK_SH while a cache entry is used, LOCK_EX while it is made), printing `waiting` when
 /// it has to wait. A pruning removes an entry with its lock file while holding it: a lock
@@ -188,6 +206,9 @@ inline katana::result<katana::unique_fd> hold_lock(const fs::path& lock,
       return katana::fail(ec, "create " + lock.parent_path().string());
     }
     katana::unique_fd fd(::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
+    if (!fd && errno == EACCES) {  // another user's: flock needs only read access
+      fd.reset(::open(lock.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+    }
     if (!fd) {
       if (errno == ENOENT && attempt < 3) {
         continue;
@@ -200,10 +221,7 @@ inline katana::result<katana::unique_fd> hold_lock(const fs::path& lock,
         return katana::fail_errno("lock " + lock.string());
       }
     }
-    struct stat held {};
-    struct stat named {};
-    if (::fstat(fd.get(), &held) == 0 && ::stat(lock.c_str(), &named) == 0 &&
-        held.st_dev == named.st_dev && held.st_ino == named.st_ino) {
+    if (is_file_at(fd.get(), lock)) {
       return fd;
     }
     if (attempt >= 3) {
@@ -215,24 +233,29 @@ inline katana::result<katana::unique_fd> hold_lock(const fs::path& lock,
 
 /// For pruning a cache entry: its lock taken exclusively, without waiting.
 struct pruning_lock {
-  enum class state { taken, absent, held, unopenable };
-  state how = state::absent;
+  enum class state { taken, held, unopenable };
+  state how = state::held;
   int err = 0;           // errno when unopenable
   katana::unique_fd fd;  // held while the entry is removed
 };
 
-/// `absent` when there is no lock file; `held` when another holds it; `unopenable` (flock
-/// needs only read access, so that is another user's lock): both mean the entry is kept.
+/// `held` when another holds the lock (or replaced it meanwhile), `unopenable` when it cannot
+/// be opened or made (flock needs only read access, so that is another user's): both keep the
+/// entry. A missing lock file is made, so that a build starting now waits for the removal.
 inline pruning_lock take_for_pruning(const fs::path& lock) {
   pruning_lock out;
   out.fd.reset(::open(lock.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+  if (!out.fd && errno == ENOENT) {
+    out.fd.reset(::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
+  }
   if (!out.fd) {
     out.err = errno;
-    out.how = out.err == ENOENT ? pruning_lock::state::absent : pruning_lock::state::unopenable;
+    out.how = pruning_lock::state::unopenable;
     return out;
   }
-  out.how = ::flock(out.fd.get(), LOCK_EX | LOCK_NB) == 0 ? pruning_lock::state::taken
-                                                          : pruning_lock::state::held;
+  out.how = ::flock(out.fd.get(), LOCK_EX | LOCK_NB) == 0 && is_file_at(out.fd.get(), lock)
+                ? pruning_lock::state::taken
+                : pruning_lock::state::held;
   return out;
 }
 

@@ -227,11 +227,7 @@ std::string compiler_version() {
 /// whose build is running (its lock is held) is left alone; nothing else uses these files,
 /// since image build copies the kernel it installs.
 void prune_other_versions(const fs::path& cache, const std::string& version) {
-  std::error_code ec;
-  std::vector<fs::path> entries;
-  for (const auto& e : fs::directory_iterator(cache, ec)) {
-    entries.push_back(e.path());
-  }
+  const auto entries = list_dir(cache);
   constexpr std::string_view build_prefix = "kernel-tailored-";
   constexpr std::string_view source_prefix = "linux-source-";
   for (const auto& p : entries) {

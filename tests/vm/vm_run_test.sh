@@ -40,7 +40,7 @@ tpl=/run/katana-vm-run-template-$$  # tmpfs: the template's memory file
 # its lock). Fake versions, removed on exit.
 cache=${XDG_CACHE_HOME:+$XDG_CACHE_HOME/katana}
 cache=${cache:-/var/cache/katana}
-stale=0.0.0-katana-test-stale busy=0.0.0-katana-test-busy
+stale=0.0.0-katana-vmrun-stale busy=0.0.0-katana-vmrun-busy
 cleanup() {
   rm -rf "$tpl" "$cache"/*"$stale"* "$cache"/*"$busy"*
   # Only what this test started: the katana-ctl below and its sandbox.
@@ -64,8 +64,9 @@ mkdir -p "$cache/linux-image-$stale.part-XyZ123"
 decoys=("linux-image-${stale}x" "linux-image-${stale}-dbg_9.9_amd64.deb")
 mkdir -p "$cache/${decoys[0]}"
 touch "$cache/${decoys[1]}"
+# Shared, as a build using that version holds it.
 exec {busy_lock}<"$cache/linux-image-$busy.lock"
-flock -n "$busy_lock" || { echo "FAIL: cannot lock $cache/linux-image-$busy.lock"; exit 1; }
+flock -s -n "$busy_lock" || { echo "FAIL: cannot lock $cache/linux-image-$busy.lock"; exit 1; }
 
 # The guest image from this build's agent (kernel from the cache or apt-get download).
 if ! "$ctl" image build --agent "$agent" --output-dir "$img" >"$work/image.log" 2>&1; then
@@ -86,6 +87,9 @@ done
 for kept in "linux-image-$busy/.katana-extracted" "linux-image-$busy.lock" "linux-image-${busy}_9.9_amd64.deb"; do
   [[ -e $cache/$kept ]] || { echo "FAIL: the cache of a build in progress was pruned: $kept"; exit 1; }
 done
+version=$(sed -n 's/^kernel: .*(\([0-9]* bytes\), \(.*\))$/\2/p' "$work/image.log")
+[[ -e $cache/linux-image-$version/.katana-extracted ]] ||
+  { echo "FAIL: the kernel just used ($version) is not in the cache"; exit 1; }
 grep -q "cache: pruned kernel $stale" "$work/image.log" ||
   { echo "FAIL: the pruning is not reported"; cat "$work/image.log"; exit 1; }
 grep -q "cache: kernel $busy is in use; not pruned" "$work/image.log" ||
