@@ -188,7 +188,7 @@ inline katana::status extract_once(const fs::path& tree,
 inline bool is_file_at(int fd, const fs::path& path) {
   struct stat held {};
   struct stat named {};
-  return ::fstat(fd, &held) == 0 && ::stat(path.c_str(), &named) == 0 &&
+  return ::fstat(fd, &held) == 0 && ::lstat(path.c_str(), &named) == 0 &&
          held.st_dev == named.st_dev && held.st_ino == named.st_ino;
 }
 
@@ -205,7 +205,7 @@ inline katana::result<katana::unique_fd> hold_lock(const fs::path& lock,
     if (ec) {
       return katana::fail(ec, "create " + lock.parent_path().string());
     }
-    katana::unique_fd fd(::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
+    katana::unique_fd fd(::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644));
     if (!fd && errno == EACCES) {  // another user's: flock needs only read access
       fd.reset(::open(lock.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
     }
@@ -246,7 +246,7 @@ inline pruning_lock take_for_pruning(const fs::path& lock) {
   pruning_lock out;
   out.fd.reset(::open(lock.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
   if (!out.fd && errno == ENOENT) {
-    out.fd.reset(::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
+    out.fd.reset(::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644));
   }
   if (!out.fd) {
     out.err = errno;

@@ -221,6 +221,10 @@ TEST_CASE("init steps: a cwd outside the root (through a leaked fd) is refused",
   CHECK(std::string(f.what) == "cwd is outside the container's root (possible breakout)");
   CHECK(std::string(f.path) == "/proc/self/fd/7");
   CHECK(f.err == EPERM);
+  sys.fail_on("getcwd", ENOENT);
+  CHECK_FALSE(steps.credentials(f));
+  CHECK(std::string(f.what) == "getcwd after chdir to cwd");
+  CHECK(f.err == ENOENT);
 }
 
 TEST_CASE("init steps: an initramfs root falls back to MS_MOVE + chroot", "[container]") {
