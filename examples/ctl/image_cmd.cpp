@@ -316,14 +316,15 @@ void prune_other_images(const fs::path& cache, const std::string& version) {
   }
   for (const auto& other : others) {
     const std::string tree = str_cat(prefix, other);
+    const fs::path lock = cache / (tree + ".lock");  // beside the tree: removed last
     prune_version(
-        entries, other, cache / (tree + ".lock"),
+        entries, other, lock,
         [&](const fs::path& q) {
           const auto n = q.filename().string();
           return n == tree || n.starts_with(tree + ".part-") ||
                  (n.starts_with(tree + "_") && n.ends_with(".deb"));
         },
-        cache / (tree + ".lock"), "is in use", version);
+        lock, "is in use", version);
   }
 }
 

@@ -7,7 +7,6 @@
 #include "kernel_build.hpp"
 
 #include <algorithm>
-#include <cerrno>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -15,7 +14,6 @@
 #include <fstream>
 #include <sstream>
 #include <sys/file.h>
-#include <sys/stat.h>
 #include <thread>
 #include <unistd.h>
 #include <vector>

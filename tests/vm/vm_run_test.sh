@@ -77,13 +77,7 @@ if ! "$ctl" image build --agent "$agent" --output-dir "$img" >"$work/image.log" 
 fi
 echo "image: $(grep -E '^(kernel|initrd):' "$work/image.log" | tr '\n' ' ')"
 exec {busy_lock}<&-
-for left in "$cache"/*"$stale"*; do
-  case ${left##*/} in "${decoys[0]}" | "${decoys[1]}") continue ;; esac
-  [[ -e $left ]] && { echo "FAIL: a stale cache entry is left: $left"; exit 1; }
-done
-for d in "${decoys[@]}"; do
-  [[ -e $cache/$d ]] || { echo "FAIL: pruning removed $d, which is not the stale version's"; exit 1; }
-done
+problem=$(stale_pruned "$cache" "$stale" "${decoys[@]}") || { echo "FAIL: $problem"; exit 1; }
 for kept in "linux-image-$busy/.katana-extracted" "linux-image-$busy.lock" "linux-image-${busy}_9.9_amd64.deb"; do
   [[ -e $cache/$kept ]] || { echo "FAIL: the cache of a build in progress was pruned: $kept"; exit 1; }
 done

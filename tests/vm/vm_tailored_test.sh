@@ -56,13 +56,7 @@ fi
 echo "image build --kernel tailored: $(($(date +%s) - start)) s"
 grep -E '^(kernel|initrd):|cached' "$work/image.log" | sed 's/^/  /'
 exec {busy_lock}<&-
-for left in "$cache"/*"$stale"*; do
-  case ${left##*/} in "${decoys[0]}" | "${decoys[1]}") continue ;; esac
-  [[ -e $left ]] && fail "a stale cache entry is left: $left"
-done
-for d in "${decoys[@]}"; do
-  [[ -e $cache/$d ]] || fail "pruning removed $d, which is not the stale version's"
-done
+problem=$(stale_pruned "$cache" "$stale" "${decoys[@]}") || fail "$problem"
 for kept in "kernel-tailored-$busy/lock" "linux-source-$busy/Makefile" "linux-source-9.9_${busy}_all.deb"; do
   [[ -e $cache/$kept ]] || fail "the cache of a running build was pruned: $kept"
 done
