@@ -298,21 +298,19 @@ class init_process {
     if (!run_hooks(c_.start_container_hooks, state_fds[1], f)) {
       die(f);
     }
-    // Nothing the runtime inherited reaches the container: every fd above stdio is
-    // close-on-exec from here (runc's CloseExecFrom(3)).
-    if (::syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) != 0) {
-      for (int fd = 3; fd < 4096; ++fd) {
-        ::fcntl(fd, F_SETFD, FD_CLOEXEC);
-      }
-    }
+    // Nothing the runtime holds reaches the container, not even for execve's path lookup.
+    // Kept: the sync socket (an exec failure goes back on it; close-on-exec), and what the
+    // seccomp filter still loaded below needs (a socket and a memfd, closed before execve).
+    const bool seccomp_later = c_.no_new_privileges && c_.seccomp != nullptr;
+    const int listener = seccomp_later ? c_.seccomp_listener : -1;
+    const int listener_state = listener >= 0 ? state_fds[2] : -1;
+    init_detail::close_fds_except(3, {c_.sync_fd, listener, listener_state});
     // As close to execve as possible.
-    if (c_.no_new_privileges && !steps.load_seccomp(f, state_fds[2])) {
+    if (seccomp_later && !steps.load_seccomp(f, listener_state)) {
       die(f);
     }
-    for (const int fd : state_fds) {
-      if (fd >= 0) {
-        ::close(fd);
-      }
+    if (listener_state >= 0) {
+      ::close(listener_state);
     }
     steps.exec(f);
     die(f);

@@ -143,6 +143,9 @@ class init_steps {
   /// Read-only root, hostname, sysctls, readonly and masked paths.
   bool finalize_rootfs(init_failure& f) noexcept {
     using init_detail::fail;
+    if (!make_cwd(f)) {
+      return false;
+    }
     if (c_.readonly_root) {
       const unsigned long flags = MS_BIND | MS_REMOUNT | MS_RDONLY;
       int rc = s_.mount(nullptr, "/", nullptr, flags, nullptr);
@@ -188,6 +191,33 @@ class init_steps {
   }
 
   // ---- process attributes -------------------------------------------------------------------
+
+  /// A missing process.cwd is made (0755, as root, before the root turns read-only), as
+  /// runc's MkdirAll does; resolved in the root, so `..` and symlinks stay inside.
+  bool make_cwd(init_failure& f) noexcept {
+    const char* rel = c_.cwd;
+    if (rel == nullptr) {
+      return true;
+    }
+    while (*rel == '/') {
+      ++rel;
+    }
+    if (*rel == '\0') {
+      return true;
+    }
+    int fd = s_.open_in_root(root_fd_, rel, O_PATH, 0);
+    if (fd == -ENOENT) {
+      fd = open_destination(rel, false, f, cwd_words);
+      if (fd < 0) {
+        return false;
+      }
+    }
+    // Any other lookup error is chdir's to report, as the container's user.
+    if (fd >= 0) {
+      s_.close(fd);
+    }
+    return true;
+  }
 
   /// rlimits, oom_score_adj, personality, umask and no_new_privs: the steps that need the
   /// capabilities the user switch drops.
@@ -334,25 +364,39 @@ class init_steps {
         return init_detail::fail(f, rc, "exec", cand);
       }
     }
+    if (c_.argv[0] != nullptr && std::strchr(c_.argv[0], '/') != nullptr) {
+      return init_detail::fail(f, err, "exec", c_.argv[0]);
+    }
     return init_detail::fail(f, err, "exec: executable file not found in $PATH", c_.argv[0]);
   }
 
  private:
+  /// What open_destination's failures say.
+  struct destination_words {
+    const char* open;
+    const char* create;
+  };
+  static constexpr destination_words mount_point_words{"open mount point", "create mount point"};
+  static constexpr destination_words cwd_words{"open cwd", "create cwd"};
+
   /// Opens the mount point `rel` below the root (creating it, and its parents, as needed)
   /// resolved with RESOLVE_IN_ROOT: a symlink cannot lead outside the rootfs.
-  int open_destination(const char* rel, bool file, init_failure& f) noexcept {
+  int open_destination(const char* rel,
+                       bool file,
+                       init_failure& f,
+                       destination_words words = mount_point_words) noexcept {
     using init_detail::fail;
     int fd = s_.open_in_root(root_fd_, rel, O_PATH, 0);
     if (fd != -ENOENT) {
       if (fd < 0) {
-        fail(f, fd, "open mount point", c_.rootfs, "/", rel);
+        fail(f, fd, words.open, c_.rootfs, "/", rel);
       }
       return fd;
     }
     char buf[400]{};
     init_detail::append(buf, sizeof buf, rel);
     if (std::strlen(buf) != std::strlen(rel)) {
-      fail(f, ENAMETOOLONG, "open mount point", c_.rootfs, "/", rel);
+      fail(f, ENAMETOOLONG, words.open, c_.rootfs, "/", rel);
       return -ENAMETOOLONG;
     }
     // Create each missing component relative to its parent, which is itself opened in root.
@@ -361,6 +405,10 @@ class init_steps {
     for (;;) {
       char* slash = std::strchr(start, '/');
       const bool last = slash == nullptr;
+      if (slash == start) {  // "a//b": nothing to make
+        start = slash + 1;
+        continue;
+      }
       if (!last) {
         *slash = '\0';
       }
@@ -380,7 +428,7 @@ class init_steps {
           if (parent >= 0) {
             s_.close(parent);
           }
-          fail(f, rc, "create mount point", c_.rootfs, "/", buf);
+          fail(f, rc, words.create, c_.rootfs, "/", buf);
           return rc;
         }
         // EEXIST with ENOENT above: a dangling symlink; resolving it stays in the root, but
@@ -391,7 +439,7 @@ class init_steps {
         s_.close(parent);
       }
       if (cur < 0) {
-        fail(f, cur, "open mount point", c_.rootfs, "/", buf);
+        fail(f, cur, words.open, c_.rootfs, "/", buf);
         return cur;
       }
       if (last) {

@@ -3,6 +3,8 @@
 // runner shared by the init and the runtime. Nothing here allocates or throws.
 #pragma once
 
+#include <algorithm>
+#include <array>
 #include <cerrno>
 #include <csignal>
 #include <cstddef>
@@ -82,6 +84,33 @@ struct fd_path {
   }
   const char* c_str() const noexcept { return buf; }
 };
+
+/// Closes every descriptor from `first` up, except those in `keep` (-1: unused). The
+/// execve path is resolved before close-on-exec applies, so a runtime's directory fd could
+/// otherwise still serve as /proc/self/fd/N/... (runc's CVE-2024-21626): closed, not marked.
+inline void close_fds_except(int first, std::array<int, 3> keep) noexcept {
+  std::sort(keep.begin(), keep.end());
+  const auto close_between = [](int lo, unsigned hi) noexcept {
+    if (::syscall(SYS_close_range, static_cast<unsigned>(lo), hi, 0U) == 0) {
+      return;
+    }
+    // Before Linux 5.9, or a seccomp filter that refuses close_range.
+    for (unsigned fd = static_cast<unsigned>(lo); fd <= hi && fd < 4096U; ++fd) {
+      ::close(static_cast<int>(fd));
+    }
+  };
+  int lo = first;
+  for (const int k : keep) {
+    if (k < lo) {
+      continue;
+    }
+    if (k > lo) {
+      close_between(lo, static_cast<unsigned>(k - 1));
+    }
+    lo = k + 1;
+  }
+  close_between(lo, ~0U);
+}
 
 /// Records a failure; returns false so callers can `return fail(...)`.
 inline bool fail(init_failure& f,

@@ -202,10 +202,10 @@ TEST_CASE("container: init errors reach the caller with step, path and errno", "
   CHECK_FALSE(std::filesystem::exists(b.state));
 
   spec = busybox_spec("exit 0");
-  spec.process->cwd = "/no/such/dir";
+  spec.process->cwd = "/bin/busybox/dir";
   auto d = kc::container::run(spec, options(b));
   REQUIRE_FALSE(d);
-  CHECK(d.error().message() == "chdir to cwd /no/such/dir: No such file or directory");
+  CHECK(d.error().message() == "chdir to cwd /bin/busybox/dir: Not a directory");
 
   spec = busybox_spec("exit 0");
   spec.mounts.push_back({"/x", "nosuchfs", "none", {}, {}, {}});
@@ -213,6 +213,58 @@ TEST_CASE("container: init errors reach the caller with step, path and errno", "
   REQUIRE_FALSE(e);
   CHECK(e.error().message() ==
         "mount none on " + std::filesystem::canonical(b.rootfs).native() + "/x: No such device");
+}
+
+TEST_CASE("container: a missing cwd is made inside the root, as runc does", "[root]") {
+  KATANA_REQUIRE_ROOT();
+  bundle b;
+  oci::spec spec = busybox_spec("echo cwd=$(pwd); exit 0");
+  spec.process->cwd = "/no/such/../such/dir";
+  spec.process->user.uid = 1000;
+  spec.process->user.gid = 1000;
+  spec.root->readonly = true;
+  CHECK(run_to_exit(spec, options(b)) == 0);
+  CHECK(b.output() == "cwd=/no/such/dir\n");
+  const auto made = std::filesystem::status(b.rootfs / "no/such/dir");
+  CHECK(made.type() == std::filesystem::file_type::directory);
+  CHECK(made.permissions() ==
+        (std::filesystem::perms::owner_all | std::filesystem::perms::group_read |
+         std::filesystem::perms::group_exec | std::filesystem::perms::others_read |
+         std::filesystem::perms::others_exec));
+
+  // Through a symlink to an absolute path: followed inside the root, never to the host's /.
+  bundle c;
+  const auto outside = c.dir / "outside";
+  std::filesystem::create_directory(outside);
+  std::filesystem::create_directories(c.rootfs / outside.relative_path());
+  std::filesystem::create_symlink(outside, c.rootfs / "link");
+  spec.process->cwd = "/link/work";
+  CHECK(run_to_exit(spec, options(c)) == 0);
+  CHECK(c.output() == "cwd=" + outside.native() + "/work\n");
+  CHECK_FALSE(std::filesystem::exists(outside / "work"));
+  CHECK(std::filesystem::is_directory(c.rootfs / outside.relative_path() / "work"));
+}
+
+TEST_CASE("container: no runtime fd reaches the container, not even execve's path", "[root]") {
+  KATANA_REQUIRE_ROOT();
+  bundle b;
+  // A runtime directory fd (close-on-exec, as every katana fd): a process path through
+  // /proc/self/fd/N would start a host binary in the container (runc's CVE-2024-21626).
+  const katana::unique_fd host_bin(::open("/bin", O_PATH | O_DIRECTORY | O_CLOEXEC));
+  REQUIRE(host_bin);
+  const std::string through = "/proc/self/fd/" + std::to_string(host_bin.get()) + "/busybox";
+  oci::spec spec = busybox_spec("exit 0");
+  spec.process->args = {through, "echo", "escaped"};
+  auto c = kc::container::run(spec, options(b));
+  if (c) {
+    auto code = c->wait();
+    REQUIRE(code);
+    CHECK(*code != 0);
+    REQUIRE(c->destroy());
+  } else {
+    CHECK(c.error().message() == "exec " + through + ": No such file or directory");
+  }
+  CHECK(b.output().find("escaped") == std::string::npos);
 }
 
 TEST_CASE("container: hooks get the state on stdin and are killed after their timeout", "[root]") {

@@ -153,6 +153,38 @@ TEST_CASE("init steps: a missing mount point is created below pinned parents", "
   CHECK(std::string(f.path) == "/b/rootfs/a/b");
 }
 
+TEST_CASE("init steps: a missing cwd is made in the new root before it turns read-only",
+          "[container]") {
+  oci::spec spec = katana_test::busybox_spec("true");
+  spec.root->readonly = true;
+  spec.process->cwd = "//w//x";
+  auto p = prepare(spec);
+  kc::recording_syscalls sys;
+  kc::init_steps<kc::recording_syscalls> steps(sys, p->config);
+  kc::init_failure f;
+  REQUIRE(steps.finalize_rootfs(f));  // present: looked up, nothing made
+  CHECK(index_of(sys.calls, "open_in_root(-1, \"w//x\")") == 0);
+  CHECK(sys.with_prefix("mkdirat(").empty());
+
+  sys.calls.clear();
+  sys.missing = {"w//x", "w"};
+  // "missing" stays missing for every lookup: the parent is made, then its lookup reported.
+  CHECK_FALSE(steps.finalize_rootfs(f));
+  CHECK(sys.with_prefix("mkdirat(") == std::vector<std::string>{"mkdirat(-1, \"w\", 0755)"});
+  CHECK(std::string(f.what) == "open cwd");
+  CHECK(std::string(f.path) == "/b/rootfs/w");
+  CHECK(f.err == ENOENT);
+  CHECK(sys.with_prefix("mount(NULL, \"/\"").empty());  // the read-only remount comes after
+
+  sys.calls.clear();
+  sys.missing = {"w//x"};
+  sys.fail_on("mkdirat", EROFS);
+  CHECK_FALSE(steps.finalize_rootfs(f));
+  CHECK(std::string(f.what) == "create cwd");
+  CHECK(std::string(f.path) == "/b/rootfs/w//x");
+  CHECK(f.err == EROFS);
+}
+
 TEST_CASE("init steps: failures carry errno, step and path", "[container]") {
   oci::spec spec = katana_test::busybox_spec("true");
   auto p = prepare(spec);
