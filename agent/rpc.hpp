@@ -12,6 +12,7 @@
 #include <utility>
 
 #include <katana/agent/service.hpp>
+#include <katana/agent/volume_stats.hpp>
 #include <katana/config.hpp>
 #include <katana/core/error.hpp>
 #include <katana/core/str_cat.hpp>
@@ -224,6 +225,25 @@ class rpc_service {
   reply<empty> copy_file(ctx&, const grpc::CopyFileRequest& req) {
     return done(a_->copy_file(convert::from_pb(req)));
   }
+  /// Kata answers it for any guest path it can open: statfs, no volume bookkeeping.
+  reply<grpc::VolumeStatsResponse> get_volume_stats(ctx&, const grpc::VolumeStatsRequest& req) {
+    auto r = read_volume_stats(req.volume_guest_path());
+    if (!r) {
+      co_return unexpected<error>(std::move(r).error());
+    }
+    grpc::VolumeStatsResponse out;
+    for (const auto& u : r->usage) {
+      auto* v = out.add_usage();
+      v->set_available(u.available);
+      v->set_total(u.total);
+      v->set_used(u.used);
+      v->set_unit(u.what == volume_usage::unit::bytes ? grpc::VolumeUsage::BYTES
+                                                      : grpc::VolumeUsage::INODES);
+    }
+    out.mutable_volume_condition()->set_abnormal(r->abnormal);
+    out.mutable_volume_condition()->set_message(r->message);
+    co_return out;
+  }
   reply<grpc::Metrics> get_metrics(ctx&, const grpc::GetMetricsRequest&) {
     auto a = a_;
     auto r = co_await a->get_metrics();
@@ -333,7 +353,6 @@ void register_services(ttrpc::service_table& table, std::shared_ptr<rpc_service<
   no("MemAgentCompactSet", "is not implemented: katana-agent has no mem-agent");
   no("AddSwap", "is not implemented yet");
   no("AddSwapPath", "is not implemented yet");
-  no("GetVolumeStats", "is not implemented yet");
   no("ResizeVolume", "is not implemented yet");
   no("SetPolicy", "is not implemented: katana-agent has no policy engine");
 }

@@ -288,6 +288,26 @@ int run_suite(const options& opt) {
     shm->set_mount_point(str_cat(base, "/sandbox/shm"));
     return why_not(c.call("CreateSandbox", r));
   });
+  h.check("GetVolumeStats reports the pod's shm (8 MiB tmpfs) in bytes and inodes", [&] {
+    grpc::VolumeStatsRequest r;
+    r.set_volume_guest_path(str_cat(base, "/sandbox/shm"));
+    auto v = c.call<grpc::VolumeStatsResponse>("GetVolumeStats", r);
+    if (!v) {
+      return why_not(v);
+    }
+    if (v->usage_size() != 2 || v->usage(0).unit() != grpc::VolumeUsage::BYTES ||
+        v->usage(1).unit() != grpc::VolumeUsage::INODES) {
+      return str_cat("usage should be [BYTES, INODES], got ", v->usage_size(), " entries");
+    }
+    if (v->usage(0).total() != 8388608) {
+      return str_cat("total bytes ", v->usage(0).total(), ", not 8388608");
+    }
+    if (v->usage(0).used() + v->usage(0).available() != v->usage(0).total()) {
+      return std::string("used + available != total bytes");
+    }
+    return v->volume_condition().abnormal() ? "abnormal: " + v->volume_condition().message()
+                                            : std::string();
+  });
   h.check("CopyFile builds container A's rootfs", [&] { return build_rootfs(c, a, opt.busybox); });
   h.check("CopyFile builds container B's rootfs", [&] { return build_rootfs(c, b, opt.busybox); });
   h.check("CopyFile refuses paths outside /run/kata-containers", [&] {

@@ -223,6 +223,52 @@ TEST_CASE("rpc: statuses for bad input, UNIMPLEMENTED with a reason", "[agent][r
   CHECK(r.call<grpc::HealthCheckResponse>("grpc.Health", "Check", check));
 }
 
+TEST_CASE("rpc: GetVolumeStats reports a path's bytes and inodes as Kata does", "[agent][rpc]") {
+  rig r;
+  grpc::VolumeStatsRequest req;
+  req.set_volume_guest_path(r.tmp.path.native());
+  const auto st = r.agent_call<grpc::VolumeStatsResponse>("GetVolumeStats", req);
+  REQUIRE(st);
+  REQUIRE(st->usage_size() == 2);
+  const auto& bytes = st->usage(0);
+  CHECK(bytes.unit() == grpc::VolumeUsage::BYTES);
+  CHECK(bytes.total() > 0);
+  CHECK(bytes.used() + bytes.available() == bytes.total());
+  CHECK(st->usage(1).unit() == grpc::VolumeUsage::INODES);
+  CHECK(st->usage(1).used() + st->usage(1).available() == st->usage(1).total());
+  CHECK_FALSE(st->volume_condition().abnormal());
+  CHECK(st->volume_condition().message() == "OK");
+
+  req.set_volume_guest_path((r.tmp.path / "no-such-volume").native());
+  const auto missing = r.agent_call<grpc::VolumeStatsResponse>("GetVolumeStats", req).error();
+  CHECK(code_of(missing) == kt::code::not_found);
+  CHECK(missing.context.find("no-such-volume") != std::string::npos);
+  req.set_volume_guest_path("relative/path");
+  CHECK(code_of(r.agent_call<grpc::VolumeStatsResponse>("GetVolumeStats", req).error()) ==
+        kt::code::invalid_argument);
+}
+
+TEST_CASE("volume stats: statfs numbers in Kata's shape, never wrapping", "[agent]") {
+  struct statfs st {};
+  st.f_bsize = 4096;
+  st.f_blocks = 100;
+  st.f_bfree = 40;
+  st.f_bavail = 30;  // Kata counts root's reserve as available too
+  st.f_files = 50;
+  st.f_ffree = 45;
+  auto v = ag::to_volume_stats(st);
+  REQUIRE(v.usage.size() == 2);
+  CHECK(v.usage[0].total == 409600);
+  CHECK(v.usage[0].available == 163840);
+  CHECK(v.usage[0].used == 245760);
+  CHECK(v.usage[1].total == 50);
+  CHECK(v.usage[1].available == 45);
+  CHECK(v.usage[1].used == 5);
+  st.f_files = 0;  // no inode accounting (e.g. some network filesystems)
+  st.f_ffree = 7;
+  CHECK(ag::to_volume_stats(st).usage[1].used == 0);
+}
+
 TEST_CASE("rpc: a client that disconnects mid-call leaves the agent working", "[agent][rpc]") {
   rig r;
   REQUIRE(r.agent_call("CreateContainer", container("c1", {"/bin/sleep", "100"})));
