@@ -307,6 +307,8 @@ void prune_other_images(const fs::path& cache, const std::string& version) {
     auto v = name.substr(prefix.size());
     if (const auto part = v.find(".part-"); part != std::string::npos) {
       v.resize(part);
+    } else if (const auto deb = v.find('_'); deb != std::string::npos && v.ends_with(".deb")) {
+      v.resize(deb);  // a package whose extraction failed (versions have no '_')
     } else if (!fs::exists(p / ".katana-extracted", ec)) {
       continue;  // not a tree image build made
     }

@@ -60,10 +60,11 @@ for v in "$stale" "$busy"; do
     "$cache/linux-image-${v}_9.9_amd64.deb"
 done
 mkdir -p "$cache/linux-image-$stale.part-XyZ123"
-# Not the stale version's: a directory image build did not make, another package.
-decoys=("linux-image-${stale}x" "linux-image-${stale}-dbg_9.9_amd64.deb")
+# A package of another version whose extraction failed (no tree): pruned too.
+touch "$cache/linux-image-${stale}-dbg_9.9_amd64.deb"
+# Not the stale version's: a directory image build did not make.
+decoys=("linux-image-${stale}x")
 mkdir -p "$cache/${decoys[0]}"
-touch "$cache/${decoys[1]}"
 # Shared, as a build using that version holds it.
 exec {busy_lock}<"$cache/linux-image-$busy.lock"
 flock -s -n "$busy_lock" || { echo "FAIL: cannot lock $cache/linux-image-$busy.lock"; exit 1; }
