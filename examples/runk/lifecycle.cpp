@@ -254,6 +254,9 @@ katana::result<int> cmd_exec(const globals& g, args_t args) {
   }
   const std::string& id = a.positional[0];
   KATANA_TRY(validate_id(id));
+  if (a.get("preserve-fds").value_or("0") != "0") {
+    return fail(errc::unsupported, "--preserve-fds is not supported");
+  }
   auto l = KATANA_TRY(load_container(g, id,
                                      katana::str_cat("container ", id, " does not exist at path \"",
                                                      (g.root / id).native(), "\"")));

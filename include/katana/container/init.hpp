@@ -263,6 +263,12 @@ class init_process {
     if (c_.setup_rootfs && !steps.finalize_rootfs(f)) {
       die(f);
     }
+    // Nothing the runtime holds reaches the container, not even as execve's path. Before any
+    // seccomp filter (which may refuse close_range) and the container's rlimits. Kept, none a
+    // directory outside the root: the sync socket (an exec failure goes back on it), the new
+    // root, the exec FIFO, the hook and listener state memfds, the seccomp listener.
+    init_detail::close_fds_except(3, {c_.sync_fd, steps.root_fd(), c_.exec_fifo, state_fds[0],
+                                      state_fds[1], state_fds[2], c_.seccomp_listener, -1});
     if (!steps.process_attributes(f)) {
       die(f);
     }
@@ -298,19 +304,14 @@ class init_process {
     if (!run_hooks(c_.start_container_hooks, state_fds[1], f)) {
       die(f);
     }
-    // Nothing the runtime holds reaches the container, not even for execve's path lookup.
-    // Kept: the sync socket (an exec failure goes back on it; close-on-exec), and what the
-    // seccomp filter still loaded below needs (a socket and a memfd, closed before execve).
-    const bool seccomp_later = c_.no_new_privileges && c_.seccomp != nullptr;
-    const int listener = seccomp_later ? c_.seccomp_listener : -1;
-    const int listener_state = listener >= 0 ? state_fds[2] : -1;
-    init_detail::close_fds_except(3, {c_.sync_fd, listener, listener_state});
     // As close to execve as possible.
-    if (seccomp_later && !steps.load_seccomp(f, listener_state)) {
+    if (c_.no_new_privileges && !steps.load_seccomp(f, state_fds[2])) {
       die(f);
     }
-    if (listener_state >= 0) {
-      ::close(listener_state);
+    for (const int fd : state_fds) {
+      if (fd >= 0) {
+        ::close(fd);
+      }
     }
     steps.exec(f);
     die(f);

@@ -393,7 +393,7 @@ class init_steps {
       }
       return fd;
     }
-    char buf[400]{};
+    char buf[4096]{};
     init_detail::append(buf, sizeof buf, rel);
     if (std::strlen(buf) != std::strlen(rel)) {
       fail(f, ENAMETOOLONG, words.open, c_.rootfs, "/", rel);

@@ -14,6 +14,7 @@
 #include <poll.h>
 #include <sched.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
@@ -88,28 +89,69 @@ struct fd_path {
 /// Closes every descriptor from `first` up, except those in `keep` (-1: unused). The
 /// execve path is resolved before close-on-exec applies, so a runtime's directory fd could
 /// otherwise still serve as /proc/self/fd/N/... (runc's CVE-2024-21626): closed, not marked.
-inline void close_fds_except(int first, std::array<int, 3> keep) noexcept {
+inline void close_fds_except(int first, std::array<int, 8> keep) noexcept {
   std::sort(keep.begin(), keep.end());
-  const auto close_between = [](int lo, unsigned hi) noexcept {
-    if (::syscall(SYS_close_range, static_cast<unsigned>(lo), hi, 0U) == 0) {
-      return;
-    }
-    // Before Linux 5.9, or a seccomp filter that refuses close_range.
-    for (unsigned fd = static_cast<unsigned>(lo); fd <= hi && fd < 4096U; ++fd) {
-      ::close(static_cast<int>(fd));
-    }
+  const auto kept = [&keep](long fd) noexcept {
+    return std::binary_search(keep.begin(), keep.end(), static_cast<int>(fd));
   };
+  bool ranges_closed = true;
   int lo = first;
   for (const int k : keep) {
     if (k < lo) {
       continue;
     }
     if (k > lo) {
-      close_between(lo, static_cast<unsigned>(k - 1));
+      ranges_closed = ranges_closed && ::syscall(SYS_close_range, static_cast<unsigned>(lo),
+                                                 static_cast<unsigned>(k - 1), 0U) == 0;
     }
     lo = k + 1;
   }
-  close_between(lo, ~0U);
+  if (ranges_closed && ::syscall(SYS_close_range, static_cast<unsigned>(lo), ~0U, 0U) == 0) {
+    return;
+  }
+  // Before Linux 5.9: what /proc/self/fd lists (read again after each batch of closes, as
+  // the listing changes), else every number below the descriptor limit.
+  const int dir = ::open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir >= 0) {
+    alignas(8) char buf[4096];
+    for (;;) {
+      const long n = ::syscall(SYS_getdents64, dir, buf, sizeof buf);
+      if (n <= 0) {
+        break;
+      }
+      bool closed = false;
+      for (long off = 0; off < n;) {
+        const char* name = buf + off + 19;  // struct linux_dirent64: ino 8, off 8, reclen 2, type 1
+        unsigned short reclen = 0;
+        std::memcpy(&reclen, buf + off + 16, sizeof reclen);
+        off += reclen;
+        long fd = 0;
+        bool number = *name != '\0';
+        for (const char* c = name; *c != '\0'; ++c) {
+          number = number && *c >= '0' && *c <= '9';
+          fd = fd * 10 + (*c - '0');
+        }
+        if (number && fd >= first && fd != dir && !kept(fd)) {
+          ::close(static_cast<int>(fd));
+          closed = true;
+        }
+      }
+      if (closed && ::lseek(dir, 0, SEEK_SET) < 0) {
+        break;
+      }
+    }
+    ::close(dir);
+    return;
+  }
+  rlimit lim{};
+  const long top = ::getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_max != RLIM_INFINITY
+                       ? static_cast<long>(std::min<rlim_t>(lim.rlim_max, 1U << 20))
+                       : 1L << 20;
+  for (long fd = first; fd < top; ++fd) {
+    if (!kept(fd)) {
+      ::close(static_cast<int>(fd));
+    }
+  }
 }
 
 /// Records a failure; returns false so callers can `return fail(...)`.

@@ -1,6 +1,11 @@
 // The init's planning logic against recording_syscalls: no root, nothing really happens.
 #include <algorithm>
+#include <fcntl.h>
 #include <sched.h>
+#include <seccomp.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <katana/container/init.hpp>
 #include <katana/container/init_config.hpp>
@@ -377,4 +382,63 @@ TEST_CASE("init steps: a shared rootfsPropagation makes the rootfs' mount privat
   auto s = kc::prepare_init(spec, o);
   REQUIRE(s);
   CHECK((*s)->config.rootfs_parent_mount == nullptr);
+}
+
+namespace {
+
+/// In a child: fds 3..9 and a high one (4000) open (4 and the high one kept), close_fds_except,
+/// then which are left as a bitmask exit code; with `refuse_close_range`, close_range fails with
+/// ENOSYS first (a kernel before 5.9), so the /proc/self/fd walk does the work.
+int fds_left_after_close(bool refuse_close_range) {
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    int high = 0;
+    for (int fd = 3; fd <= 9; ++fd) {
+      if (::dup2(0, fd) < 0) {
+        ::_exit(255);
+      }
+    }
+    rlimit lim{};
+    ::getrlimit(RLIMIT_NOFILE, &lim);
+    lim.rlim_cur = lim.rlim_max;  // above the usual soft limit of 1024
+    ::setrlimit(RLIMIT_NOFILE, &lim);
+    high = static_cast<int>(std::min<rlim_t>(4000, lim.rlim_max - 1));
+    if (::dup2(0, high) < 0) {
+      ::_exit(255);
+    }
+    if (refuse_close_range) {
+      scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+      if (ctx == nullptr ||
+          seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(close_range), 0) != 0 ||
+          seccomp_load(ctx) != 0) {
+        ::_exit(254);
+      }
+    }
+    katana::container::init_detail::close_fds_except(3, {4, -1, high, 4, 2, -1, -1, -1});
+    int left = 0;
+    for (int fd = 3; fd <= 9; ++fd) {
+      if (::fcntl(fd, F_GETFD) >= 0) {
+        left |= 1 << (fd - 3);
+      }
+    }
+    if (::fcntl(high, F_GETFD) >= 0) {
+      left |= 1 << 7;
+    }
+    ::_exit(left);
+  }
+  int st = 0;
+  REQUIRE(::waitpid(pid, &st, 0) == pid);
+  REQUIRE(WIFEXITED(st));
+  return WEXITSTATUS(st);
+}
+
+}  // namespace
+
+TEST_CASE(
+    "init: runtime fds are closed before exec but the kept ones, with or without "
+    "close_range",
+    "[container]") {
+  constexpr int kept = (1 << (4 - 3)) | (1 << 7);  // fd 4 and the high one
+  CHECK(fds_left_after_close(false) == kept);
+  CHECK(fds_left_after_close(true) == kept);
 }
