@@ -422,7 +422,8 @@ status build(std::vector<std::string_view> args) {
     const std::string fragment = kernel_config.empty() ? std::string(tailored_kernel_fragment)
                                                        : KATANA_TRY(read_file(kernel_config),
                                                                     "image build: --kernel-config");
-    const auto built = KATANA_TRY(build_tailored_kernel(cache, fragment));
+    auto built = KATANA_TRY(build_tailored_kernel(cache, fragment));
+    image_lock = std::move(built.lock);
     vmlinux_cache = built.vmlinux;
     version = "tailored, linux-source " + built.version;
   } else {
@@ -541,7 +542,9 @@ status build(std::vector<std::string_view> args) {
   }
   if (image_lock) {
     image_lock.reset();
-    prune_other_images(cache, version);
+    if (kernel == "debian") {
+      prune_other_images(cache, version);
+    }
   }
   std::printf("kernel: %s (%ju bytes, %s)\ninitrd: %s (%zu bytes, %zu modules)\n",
               vmlinux_out.c_str(), static_cast<std::uintmax_t>(fs::file_size(vmlinux_out)),

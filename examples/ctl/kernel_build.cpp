@@ -284,20 +284,31 @@ result<tailored_kernel> build_tailored_kernel(const fs::path& cache, std::string
   const fs::path vmlinux =
       obj / str_cat("vmlinux-", fnv1a_hex(str_cat(build_recipe, compiler_version(),
                                                   fragment_settings(fragment))));
+  const auto waiting = str_cat("waiting for another kernel build in ", obj.string());
   if (fs::exists(vmlinux)) {
-    progress(str_cat("tailored kernel ", vmlinux.string(), " (cached)"));
-    prune_other_versions(cache, version);
-    return tailored_kernel{vmlinux, version};
+    // Shared until the caller copied it: a build of another version prunes it otherwise.
+    auto shared = KATANA_TRY(hold_lock(obj / "lock", LOCK_SH, waiting));
+    if (fs::exists(vmlinux)) {
+      progress(str_cat("tailored kernel ", vmlinux.string(), " (cached)"));
+      prune_other_versions(cache, version);
+      return tailored_kernel{vmlinux, version, std::move(shared)};
+    }
   }
   // One build per version at a time (the source extraction included); a second caller waits,
   // then finds the result.
-  auto lock = KATANA_TRY(hold_lock(obj / "lock", LOCK_EX,
-                                   str_cat("waiting for another kernel build in ", obj.string())));
+  auto lock = KATANA_TRY(hold_lock(obj / "lock", LOCK_EX, waiting));
+  // Exclusive to shared is atomic for flock (no conflicting lock can exist meanwhile).
+  const auto share = [&]() -> status {
+    if (::flock(lock.get(), LOCK_SH) != 0) {
+      return katana::fail_errno(str_cat("flock ", (obj / "lock").string()));
+    }
+    return {};
+  };
   std::error_code ec;
   if (fs::exists(vmlinux)) {
-    lock.reset();
+    KATANA_TRY(share());
     prune_other_versions(cache, version);
-    return tailored_kernel{vmlinux, version};
+    return tailored_kernel{vmlinux, version, std::move(lock)};
   }
   const auto src = KATANA_TRY(source_tree(deb, cache, version));
   const fs::path frag_file = obj / "katana.config";
@@ -340,9 +351,9 @@ result<tailored_kernel> build_tailored_kernel(const fs::path& cache, std::string
                     : katana::unexpected<katana::error>(
                           std::move(stripped).error().wrap("image build: strip vmlinux"));
   }
-  lock.reset();
+  KATANA_TRY(share());
   prune_other_versions(cache, version);
-  return tailored_kernel{vmlinux, version};
+  return tailored_kernel{vmlinux, version, std::move(lock)};
 }
 
 }  // namespace katana_ctl::image

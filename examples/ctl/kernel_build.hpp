@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include <katana/core/error.hpp>
+#include <katana/core/unique_fd.hpp>
 
 namespace katana_ctl::image {
 
@@ -16,6 +17,7 @@ extern const std::string_view tailored_kernel_fragment;
 struct tailored_kernel {
   std::filesystem::path vmlinux;  // in the cache; stripped, with its PVH note
   std::string version;            // the source package's ("6.1.192-2")
+  katana::unique_fd lock;         // shared: while held, no other build prunes the vmlinux
 };
 
 /// The options `fragment` sets ("CONFIG_X=y") or unsets ("# CONFIG_X is not set") that
