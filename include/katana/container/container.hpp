@@ -84,6 +84,29 @@ inline std::string json_quote(std::string_view s) {
   return out + "\"";
 }
 
+/// A runtime started with stdin, stdout or stderr closed would give those numbers to what it
+/// makes for the init (sync socket, FIFO, memfds), and a container without stdio of its own
+/// would get them as its stdio: /dev/null fills them first, as a daemon does.
+inline status fill_std_fds() {
+  for (int fd = 0; fd < 3; ++fd) {
+    if (::fcntl(fd, F_GETFD) >= 0 || errno != EBADF) {
+      continue;
+    }
+    const int null = ::open("/dev/null", O_RDWR);  // stdio: inherited on purpose
+    if (null < 0) {
+      return fail_errno(str_cat("open /dev/null for the closed fd ", fd));
+    }
+    if (null != fd) {  // the lowest free number is fd, unless another thread took it
+      const int rc = ::dup2(null, fd);
+      ::close(null);
+      if (rc < 0) {
+        return fail_errno(str_cat("dup2 /dev/null to the closed fd ", fd));
+      }
+    }
+  }
+  return {};
+}
+
 /// Is /sys/fs/cgroup a cgroup2 mount (unified hierarchy)?
 inline bool host_is_cgroup2() {
   struct statfs st {};
@@ -265,6 +288,7 @@ class basic_container {
 
   /// A new process in this container's namespaces (runc exec): the same setup minus rootfs.
   result<process_handle> exec(const oci::process& proc, const exec_options& opt = {}) {
+    KATANA_TRY(fill_std_fds());
     const runtime_status st = status();
     if (st != runtime_status::created && st != runtime_status::running) {
       return fail(errc::invalid_argument,
@@ -301,6 +325,7 @@ class basic_container {
   static result<basic_container> make(const oci::spec& spec,
                                       const create_options& opt,
                                       launch_mode mode) {
+    KATANA_TRY(fill_std_fds());
     KATANA_TRY(oci::validate(spec));
     std::error_code ec;
     const auto bundle = std::filesystem::canonical(opt.bundle, ec);

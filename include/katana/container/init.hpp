@@ -226,9 +226,17 @@ class init_process {
     if (init_detail::recv_message(c_.sync_fd, m, state_fds, 3) < 0 || m.type != sync_type::go) {
       ::_exit(1);
     }
+    // A source that is another stdio number (stdout from the runtime's 2, stderr from its 1)
+    // moves above 2 first, or the dup2 of an earlier one would replace it.
+    int stdio[3] = {c_.stdio[0], c_.stdio[1], c_.stdio[2]};
     for (int i = 0; i < 3; ++i) {
-      const int fd = c_.stdio[i];
-      if (fd >= 0 && (fd == i ? ::fcntl(fd, F_SETFD, 0) : ::dup2(fd, i)) < 0) {
+      if (stdio[i] >= 0 && stdio[i] < 3 && stdio[i] != i) {
+        stdio[i] = ::fcntl(stdio[i], F_DUPFD_CLOEXEC, 3);
+      }
+    }
+    for (int i = 0; i < 3; ++i) {
+      const int fd = stdio[i];
+      if (c_.stdio[i] >= 0 && (fd < 0 || (fd == i ? ::fcntl(fd, F_SETFD, 0) : ::dup2(fd, i)) < 0)) {
         fail(f, errno, "set up stdio", nullptr);
         die(f);
       }

@@ -7,6 +7,7 @@
 #include <poll.h>
 #include <string>
 #include <sys/ioctl.h>
+#include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
 #include <vector>
@@ -264,6 +265,60 @@ TEST_CASE("container: no runtime fd reaches the container, not even execve's pat
   // Refused before create returns, as a missing executable is.
   CHECK(c.error().message() == "exec: stat " + through + ": No such file or directory");
   CHECK(b.output().empty());
+}
+
+namespace {
+
+/// Runs `body` in a forked child (the runtime's own stdio may be changed there); its exit code.
+template <class F>
+int in_child(F body) {
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::_exit(body());
+  }
+  int st = 0;
+  REQUIRE(::waitpid(pid, &st, 0) == pid);
+  REQUIRE(WIFEXITED(st));
+  return WEXITSTATUS(st);
+}
+
+int run_in_child(const oci::spec& spec, const kc::create_options& opt) {
+  auto c = kc::container::run(spec, opt);
+  if (!c) {
+    return 2;
+  }
+  const auto code = c->wait();
+  (void)c->destroy();
+  return code && *code == 0 ? 0 : 3;
+}
+
+}  // namespace
+
+TEST_CASE("container: a runtime with stdin closed or stdout and stderr swapped", "[root]") {
+  KATANA_REQUIRE_ROOT();
+  bundle b;
+  // No stdin in the runtime, none given: /dev/null, not an fd the runtime made for the init.
+  CHECK(in_child([&] {
+          ::close(0);
+          auto o = options(b);
+          o.stdio[0] = -1;
+          return run_in_child(busybox_spec("readlink /proc/self/fd/0"), o);
+        }) == 0);
+  CHECK(b.output() == "/dev/null\n");
+
+  // The container's stdout from the runtime's fd 2 and its stderr from fd 1.
+  bundle c;
+  CHECK(in_child([&] {
+          if (::dup2(b.out_fd, 1) < 0 || ::dup2(c.out_fd, 2) < 0) {
+            return 4;
+          }
+          auto o = options(c);
+          o.stdio[1] = 2;
+          o.stdio[2] = 1;
+          return run_in_child(busybox_spec("echo out; echo err >&2"), o);
+        }) == 0);
+  CHECK(c.output() == "out\n");
+  CHECK(b.output() == "/dev/null\nerr\n");
 }
 
 TEST_CASE("container: hooks get the state on stdin and are killed after their timeout", "[root]") {
