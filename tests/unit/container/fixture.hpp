@@ -145,4 +145,17 @@ inline katana::oci::spec busybox_spec(const std::string& script) {
   return s;
 }
 
+/// Runs `body` in a forked child (which may change its own fds, stdio, filters); its exit code.
+template <class F>
+int in_child(F body) {
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::_exit(body());
+  }
+  int st = 0;
+  REQUIRE(::waitpid(pid, &st, 0) == pid);
+  REQUIRE(WIFEXITED(st));
+  return WEXITSTATUS(st);
+}
+
 }  // namespace katana_test

@@ -4,7 +4,6 @@
 #include <sched.h>
 #include <seccomp.h>
 #include <sys/resource.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <katana/container/init.hpp>
@@ -390,28 +389,26 @@ namespace {
 /// then which are left as a bitmask exit code; with `refuse_close_range`, close_range fails with
 /// ENOSYS first (a kernel before 5.9), so the /proc/self/fd walk does the work.
 int fds_left_after_close(bool refuse_close_range) {
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    int high = 0;
+  return katana_test::in_child([refuse_close_range] {
     for (int fd = 3; fd <= 9; ++fd) {
       if (::dup2(0, fd) < 0) {
-        ::_exit(255);
+        return 255;
       }
     }
     rlimit lim{};
     ::getrlimit(RLIMIT_NOFILE, &lim);
     lim.rlim_cur = lim.rlim_max;  // above the usual soft limit of 1024
     ::setrlimit(RLIMIT_NOFILE, &lim);
-    high = static_cast<int>(std::min<rlim_t>(4000, lim.rlim_max - 1));
+    const int high = static_cast<int>(std::min<rlim_t>(4000, lim.rlim_max - 1));
     if (::dup2(0, high) < 0) {
-      ::_exit(255);
+      return 255;
     }
     if (refuse_close_range) {
       scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
       if (ctx == nullptr ||
           seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(close_range), 0) != 0 ||
           seccomp_load(ctx) != 0) {
-        ::_exit(254);
+        return 254;
       }
     }
     katana::container::init_detail::close_fds_except(3, {4, -1, high, 4, 2, -1, -1, -1});
@@ -424,12 +421,8 @@ int fds_left_after_close(bool refuse_close_range) {
     if (::fcntl(high, F_GETFD) >= 0) {
       left |= 1 << 7;
     }
-    ::_exit(left);
-  }
-  int st = 0;
-  REQUIRE(::waitpid(pid, &st, 0) == pid);
-  REQUIRE(WIFEXITED(st));
-  return WEXITSTATUS(st);
+    return left;
+  });
 }
 
 }  // namespace
